@@ -1,0 +1,313 @@
+#!/usr/bin/env python3
+"""Export a Hugging Face causal LM to a steer model directory.
+
+    python tools/export_model.py --hf DIR --out MODEL_DIR        # a local HF directory
+    python tools/export_model.py --random llama --out MODEL_DIR  # tiny random model for tests
+
+A model directory holds model.pt (TorchScript, scripted: module hierarchy kept, not frozen),
+tokenizer.json and steer.json (see docs/model-directory.md). Families: GPT-2 and Llama-style
+(Llama, Mistral, Qwen2, SmolLM). The export checks the TorchScript module against
+transformers on a few prompts before it writes anything.
+"""
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import steer_modules  # noqa: E402
+
+FORMAT_VERSION = 1
+LLAMA_TYPES = {"llama", "mistral", "qwen2", "smollm"}
+EXPORT_CHECK_TOLERANCE = 1e-4
+
+
+def fail(message: str) -> None:
+    sys.exit(f"export_model: {message}")
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def llama_layout(n_layers: int) -> list:
+    return [{"block": f"model.layers.{i}", "attn": f"model.layers.{i}.self_attn",
+             "mlp": f"model.layers.{i}.mlp"} for i in range(n_layers)]
+
+
+def gpt2_layout(n_layers: int) -> list:
+    return [{"block": f"transformer.h.{i}", "attn": f"transformer.h.{i}.attn",
+             "mlp": f"transformer.h.{i}.mlp"} for i in range(n_layers)]
+
+
+def build_llama(hf):
+    c = hf.config
+    head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
+    attn = hf.model.layers[0].self_attn
+    cfg = {
+        "vocab_size": c.vocab_size, "d_model": c.hidden_size, "n_layers": c.num_hidden_layers,
+        "n_heads": c.num_attention_heads, "n_kv_heads": c.num_key_value_heads,
+        "head_dim": head_dim, "d_ff": c.intermediate_size, "norm_eps": c.rms_norm_eps,
+        "qkv_bias": attn.q_proj.bias is not None, "out_bias": attn.o_proj.bias is not None,
+        "mlp_bias": hf.model.layers[0].mlp.gate_proj.bias is not None,
+    }
+    if c.hidden_act != "silu":
+        fail(f"Llama-style model with hidden_act={c.hidden_act!r}; steer exports 'silu' only")
+    if getattr(c, "use_sliding_window", False):
+        fail("sliding-window attention is not supported by steer's Llama export")
+    rotary = hf.model.rotary_emb
+    module = steer_modules.LlamaForCausalLM(cfg, rotary.inv_freq,
+                                            float(getattr(rotary, "attention_scaling", 1.0)))
+    state = {k: v for k, v in hf.state_dict().items() if not k.endswith("rotary_emb.inv_freq")}
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if missing != ["model.inv_freq"] or unexpected:
+        fail(f"weights do not fit: missing {missing}, unexpected {unexpected}")
+    if c.tie_word_embeddings:
+        module.lm_head.weight = module.model.embed_tokens.weight
+    layout = llama_layout(cfg["n_layers"])
+    paths = {"embedding": "model.embed_tokens", "final_norm": "model.norm", "unembedding": "lm_head"}
+    return module, cfg, layout, paths
+
+
+def build_gpt2(hf):
+    c = hf.config
+    cfg = {
+        "vocab_size": c.vocab_size, "d_model": c.n_embd, "n_layers": c.n_layer,
+        "n_heads": c.n_head, "n_kv_heads": c.n_head, "head_dim": c.n_embd // c.n_head,
+        "d_ff": c.n_inner or 4 * c.n_embd, "norm_eps": c.layer_norm_epsilon,
+        "max_positions": c.n_positions, "activation": c.activation_function,
+    }
+    if c.activation_function not in {"gelu_new", "gelu_pytorch_tanh", "gelu", "relu"}:
+        fail(f"GPT-2 activation {c.activation_function!r} is not supported")
+    if getattr(c, "scale_attn_by_inverse_layer_idx", False) or getattr(c, "reorder_and_upcast_attn", False):
+        fail("GPT-2 options scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn are not supported")
+    module = steer_modules.GPT2LMHeadModel(cfg)
+    state = {k: v for k, v in hf.state_dict().items()
+             if not (k.endswith(".attn.bias") or k.endswith(".attn.masked_bias"))}
+    missing, unexpected = module.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        fail(f"weights do not fit: missing {missing}, unexpected {unexpected}")
+    module.lm_head.weight = module.transformer.wte.weight
+    layout = gpt2_layout(cfg["n_layers"])
+    paths = {"embedding": "transformer.wte", "final_norm": "transformer.ln_f", "unembedding": "lm_head"}
+    return module, cfg, layout, paths
+
+
+def chat_format(template) -> str:
+    if not template:
+        return "none"
+    if "<|im_start|>" in template:
+        return "chatml"
+    if "<|start_header_id|>" in template:
+        return "llama3"
+    return "none"
+
+
+def special_tokens(tokenizer, generation_config) -> dict:
+    def entry(token):
+        if token is None:
+            return None
+        return {"text": token, "id": tokenizer.convert_tokens_to_ids(token)}
+
+    eos_ids = []
+    if generation_config is not None and generation_config.eos_token_id is not None:
+        eos = generation_config.eos_token_id
+        eos_ids = list(eos) if isinstance(eos, (list, tuple)) else [eos]
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in eos_ids:
+        eos_ids.append(tokenizer.eos_token_id)
+    return {"bos": entry(tokenizer.bos_token), "eos": entry(tokenizer.eos_token),
+            "pad": entry(tokenizer.pad_token), "unk": entry(tokenizer.unk_token),
+            "eos_ids": eos_ids}
+
+
+# ----------------------------------------------------------------------------- checking
+
+
+@torch.no_grad()
+def hf_logits(hf, ids, mask, split: int = 0):
+    """transformers' logits, by full recompute (split 0) or by prefill of ids[:, :split] and
+    the rest through its KV cache (the float32 result of a cached run differs from full
+    recompute by up to ~2e-4 in transformers too, so each path is checked against its twin)."""
+    if split == 0:
+        return hf(input_ids=ids, attention_mask=mask, use_cache=False).logits
+    first = hf(input_ids=ids[:, :split], attention_mask=mask[:, :split], use_cache=True)
+    rest = hf(input_ids=ids[:, split:], attention_mask=mask, cache=first.cache,
+              use_cache=True)
+    return torch.cat([first.logits, rest.logits], dim=1)
+
+
+@torch.no_grad()
+def steer_cached_logits(scripted, cfg, ids, mask, split: int):
+    """The exported module's logits through forward_cached: prefill ids[:, :split], then the rest."""
+    shape = (cfg["n_layers"], ids.size(0), cfg["n_kv_heads"], ids.size(1) + 4, cfg["head_dim"])
+    k, v = torch.zeros(shape), torch.zeros(shape)
+    first = scripted.forward_cached(ids[:, :split], mask[:, :split], k, v, 0)
+    rest = scripted.forward_cached(ids[:, split:], mask, k, v, split)
+    return torch.cat([first, rest], dim=1)
+
+
+@torch.no_grad()
+def check_against_hf(hf, scripted, cfg) -> float:
+    """Max |logit difference| between transformers and the scripted module, on both paths."""
+    generator = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for length in (2, 7, 19):
+        ids = torch.randint(0, cfg["vocab_size"], (2, length), generator=generator)
+        mask = torch.ones_like(ids)
+        split = length // 2
+        full = (hf_logits(hf, ids, mask) - scripted(ids, mask)).abs().max().item()
+        cached = (hf_logits(hf, ids, mask, split)
+                  - steer_cached_logits(scripted, cfg, ids, mask, split)).abs().max().item()
+        worst = max(worst, full, cached)
+    return worst
+
+
+# ----------------------------------------------------------------------------- random models
+
+
+TINY_CORPUS = [
+    "The quick brown fox jumps over the lazy dog.",
+    "I love you because you are kind. I hate you because you are cruel.",
+    "Steering vectors change what a model computes, not what it is asked.",
+    "1234 5678 90, tabs\tand  spaces\nnew lines.",
+    "Caf\u00e9 na\u00efve r\u00e9sum\u00e9 \u00fcber \u4f60\u597d \U0001F600",
+]
+
+
+def make_random_hf(family: str, out: Path, seed: int) -> None:
+    """Writes a tiny random-weight Hugging Face model and a small trained tokenizer to out."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM,
+                              PreTrainedTokenizerFast)
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=320, special_tokens=["<|endoftext|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(TINY_CORPUS * 4, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>",
+                                        bos_token="<|endoftext|>", pad_token="<|endoftext|>")
+    vocab = tok.get_vocab_size()
+    torch.manual_seed(seed)
+    if family == "llama":
+        config = LlamaConfig(vocab_size=vocab, hidden_size=64, intermediate_size=128,
+                             num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
+                             max_position_embeddings=256, rope_theta=10000.0,
+                             tie_word_embeddings=False, bos_token_id=0, eos_token_id=0)
+        model = LlamaForCausalLM(config)
+    elif family == "gpt2":
+        config = GPT2Config(vocab_size=vocab, n_embd=32, n_layer=2, n_head=4, n_positions=256,
+                            bos_token_id=0, eos_token_id=0)
+        model = GPT2LMHeadModel(config)
+    else:
+        fail(f"--random takes 'llama' or 'gpt2', got {family!r}")
+    # Random init gives tiny weights; scale up so that layers differ visibly in tests.
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 2:
+                p.normal_(0.0, 0.2)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+# ----------------------------------------------------------------------------- export
+
+
+def export(hf_dir: Path, out: Path, source: dict) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    hf = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
+    tokenizer = AutoTokenizer.from_pretrained(hf_dir)
+    try:
+        generation_config = GenerationConfig.from_pretrained(hf_dir)
+    except OSError:
+        generation_config = None
+    model_type = hf.config.model_type
+    if model_type in LLAMA_TYPES:
+        module, cfg, layout, paths = build_llama(hf)
+        family = "llama"
+    elif model_type == "gpt2":
+        module, cfg, layout, paths = build_gpt2(hf)
+        family = "gpt2"
+    else:
+        fail(f"model_type {model_type!r} is not supported; supported: gpt2, "
+             + ", ".join(sorted(LLAMA_TYPES)))
+    tokenizer_json = hf_dir / "tokenizer.json"
+    if not tokenizer_json.is_file():
+        fail(f"{tokenizer_json} is missing: steer needs a fast (tokenizers) tokenizer file")
+
+    scripted = torch.jit.script(module.eval())
+    error = check_against_hf(hf, scripted, cfg)
+    if error > EXPORT_CHECK_TOLERANCE:
+        fail(f"exported logits differ from transformers by {error:.3g} (> {EXPORT_CHECK_TOLERANCE})")
+
+    tied = module.lm_head.weight is (module.model.embed_tokens.weight if family == "llama"
+                                     else module.transformer.wte.weight)
+    template = getattr(tokenizer, "chat_template", None)
+    steer_json = {
+        "format_version": FORMAT_VERSION,
+        "family": family,
+        "hf_model_type": model_type,
+        "n_layers": cfg["n_layers"],
+        "d_model": cfg["d_model"],
+        "n_heads": cfg["n_heads"],
+        "n_kv_heads": cfg["n_kv_heads"],
+        "head_dim": cfg["head_dim"],
+        "vocab_size": cfg["vocab_size"],
+        "max_positions": cfg.get("max_positions", getattr(hf.config, "max_position_embeddings", None)),
+        "tied_embeddings": tied,
+        "dtype": "float32",
+        "module": "model.pt",
+        "tokenizer": "tokenizer.json",
+        "methods": {"forward": "forward(input_ids, attention_mask) -> logits",
+                    "forward_cached": "forward_cached(input_ids, attention_mask, k_cache, v_cache, past_length) -> logits"},
+        "kv_cache_shape": ["n_layers", "batch", "n_kv_heads", "max_length", "head_dim"],
+        "special_tokens": special_tokens(tokenizer, generation_config),
+        "chat_format": chat_format(template),
+        "chat_template": template,
+        "paths": paths,
+        "layers": layout,
+        "export": {"torch": torch.__version__, "check_max_abs_logit_error": error,
+                   "source": source},
+    }
+
+    out.mkdir(parents=True, exist_ok=True)
+    scripted.save(str(out / "model.pt"))
+    shutil.copyfile(tokenizer_json, out / "tokenizer.json")
+    (out / "steer.json").write_text(json.dumps(steer_json, indent=2) + "\n")
+    print(f"export_model: wrote {out} ({family}, {cfg['n_layers']} layers, d_model "
+          f"{cfg['d_model']}, max |logit error| vs transformers {error:.2e})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--hf", type=Path, help="Hugging Face model directory")
+    group.add_argument("--random", choices=["llama", "gpt2"], help="tiny random model")
+    parser.add_argument("--out", type=Path, required=True, help="model directory to write")
+    parser.add_argument("--seed", type=int, default=0, help="seed of --random weights")
+    parser.add_argument("--keep-hf", type=Path, help="with --random: also keep the HF directory here")
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+    from transformers.utils import logging as hf_logging
+    hf_logging.disable_progress_bar()
+    if args.hf is not None:
+        if not (args.hf / "config.json").is_file():
+            fail(f"{args.hf} is not a Hugging Face model directory (no config.json)")
+        source_file = args.hf / "steer_source.json"
+        source = json.loads(source_file.read_text()) if source_file.is_file() else {"hf": str(args.hf)}
+        export(args.hf, args.out, source)
+        return
+    hf_dir = args.keep_hf or Path(tempfile.mkdtemp(prefix="steer-random-"))
+    make_random_hf(args.random, hf_dir, args.seed)
+    export(hf_dir, args.out, {"random": args.random, "seed": args.seed, "hf": str(hf_dir)})
+    if args.keep_hf is None:
+        shutil.rmtree(hf_dir)
+
+
+if __name__ == "__main__":
+    main()
