@@ -1,0 +1,328 @@
+// Model: a steer model directory loaded into LibTorch (TorchScript module + steer.json), on a
+// chosen device and dtype, with checked forward passes by full recompute or through a KV cache.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/arg.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "steer/error.hpp"
+#include "steer/model_config.hpp"
+
+namespace steer {
+
+/// Where and in which precision a model runs.
+/// Example: `ModelOptions().device(torch::kCUDA).dtype(torch::kBFloat16)`
+struct ModelOptions {
+  /// CPU or CUDA device. Default: CPU.
+  TORCH_ARG(torch::Device, device) = torch::kCPU;
+  /// float32, float16 or bfloat16. Default: float32.
+  TORCH_ARG(torch::Dtype, dtype) = torch::kFloat32;
+};
+
+/// Parses "float32" / "fp32", "float16" / "fp16" / "half", "bfloat16" / "bf16".
+torch::Dtype parse_dtype(const std::string& name);
+/// Parses "cpu", "cuda", "cuda:N".
+torch::Device parse_device(const std::string& name);
+
+/// The key and value cache of a batch, written in place by Model::logits_cached.
+/// `k` and `v` have shape [n_layers, batch, n_kv_heads, capacity, head_dim]; positions
+/// 0 .. length-1 are filled.
+struct KvCache {
+  torch::Tensor k;
+  torch::Tensor v;
+  int64_t length = 0;
+
+  int64_t batch() const { return k.size(1); }
+  int64_t capacity() const { return k.size(3); }
+};
+
+/// A loaded model. Copies share the same TorchScript module (it is a handle).
+class Model {
+ public:
+  /// Loads a model directory written by tools/export_model.py (model.pt, tokenizer.json,
+  /// steer.json) and checks that steer.json and the module agree.
+  /// Example: `auto model = steer::Model::load("models/smollm2-135m-instruct");`
+  static Model load(const std::string& directory, const ModelOptions& options = {});
+
+  const ModelConfig& config() const { return config_; }
+  const std::string& directory() const { return directory_; }
+  int64_t n_layers() const { return config_.n_layers; }
+  int64_t d_model() const { return config_.d_model; }
+  int64_t vocab_size() const { return config_.vocab_size; }
+  torch::Device device() const { return options_.device(); }
+  torch::Dtype dtype() const { return options_.dtype(); }
+
+  /// Module paths of layer `layer` (0-based); throws for a layer outside 0 .. n_layers-1.
+  const LayerLayout& layer(int64_t layer) const;
+  /// The submodule at a dotted path, e.g. "model.layers.3.mlp"; throws listing close paths.
+  torch::jit::Module submodule(const std::string& path) const;
+  /// Every submodule path of the TorchScript module, in module order.
+  const std::vector<std::string>& module_paths() const { return module_paths_; }
+  /// The TorchScript module itself (for the hook layer and for advanced use).
+  torch::jit::Module& module() { return module_; }
+
+  /// Logits [B, T, vocab] for token ids [B, T] (int64) by full recompute. attention_mask
+  /// [B, T] marks real tokens with 1 and left padding with 0 (default: all ones).
+  torch::Tensor logits(const torch::Tensor& input_ids,
+                       const torch::Tensor& attention_mask = {}) const;
+
+  /// An empty cache for `batch` sequences of up to `capacity` tokens, on the model's device.
+  KvCache make_cache(int64_t batch, int64_t capacity) const;
+
+  /// Logits [B, t, vocab] of the t new tokens `input_ids` [B, t] appended to what `cache`
+  /// holds; attention_mask [B, cache.length + t] covers cached and new tokens. Advances
+  /// cache.length by t. A prefill is the first call on an empty cache, a decode step a call
+  /// with t = 1.
+  torch::Tensor logits_cached(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                              KvCache& cache) const;
+
+ private:
+  Model() = default;
+  void check_ids(const char* call, const torch::Tensor& ids) const;
+  torch::Tensor checked_mask(const char* call, const torch::Tensor& mask, int64_t batch,
+                             int64_t length) const;
+
+  ModelConfig config_;
+  ModelOptions options_;
+  std::string directory_;
+  mutable torch::jit::Module module_;
+  std::map<std::string, torch::jit::Module> submodules_;
+  std::vector<std::string> module_paths_;
+};
+
+// ----------------------------------------------------------------------------- implementation
+
+namespace detail {
+
+/// The message of a LibTorch error without its C++ backtrace.
+inline std::string torch_message(const c10::Error& e) {
+  std::string message = e.what_without_backtrace();
+  while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) message.pop_back();
+  return message;
+}
+
+}  // namespace detail
+
+inline torch::Dtype parse_dtype(const std::string& name) {
+  if (name == "float32" || name == "fp32" || name == "float") return torch::kFloat32;
+  if (name == "float16" || name == "fp16" || name == "half") return torch::kFloat16;
+  if (name == "bfloat16" || name == "bf16") return torch::kBFloat16;
+  throw Error(detail::concat("parse_dtype: unknown dtype '", name,
+                             "'; expected float32, float16 or bfloat16"));
+}
+
+inline torch::Device parse_device(const std::string& name) {
+  try {
+    return torch::Device(name);
+  } catch (const c10::Error&) {
+    throw Error(detail::concat("parse_device: unknown device '", name,
+                               "'; expected cpu, cuda or cuda:N"));
+  }
+}
+
+inline Model Model::load(const std::string& directory, const ModelOptions& options) {
+  namespace fs = std::filesystem;
+  STEER_CHECK(fs::is_directory(directory), "Model::load: '", directory,
+              "' is not a directory (expected a model directory with model.pt, tokenizer.json "
+              "and steer.json, written by tools/export_model.py)");
+  const auto dtype = options.dtype();
+  STEER_CHECK(dtype == torch::kFloat32 || dtype == torch::kFloat16 || dtype == torch::kBFloat16,
+              "Model::load: dtype ", dtype, " is not supported; expected float32, float16 or "
+              "bfloat16");
+  const auto device = options.device();
+  STEER_CHECK(device.is_cpu() || device.is_cuda(), "Model::load: device ", device,
+              " is not supported; expected cpu or cuda");
+  if (device.is_cuda()) {
+    const auto count = static_cast<int64_t>(torch::cuda::device_count());
+    STEER_CHECK(count > 0, "Model::load: device ", device,
+                " requested but CUDA is not available on this machine (0 CUDA devices)");
+    STEER_CHECK(!device.has_index() || device.index() < count, "Model::load: device ", device,
+                " requested but this machine has ", count, " CUDA device(s)");
+  }
+
+  Model model;
+  model.directory_ = directory;
+  model.options_ = options;
+  const auto config_path = (fs::path(directory) / "steer.json").string();
+  STEER_CHECK(fs::is_regular_file(config_path), "Model::load: '", directory,
+              "' has no steer.json (expected a model directory written by "
+              "tools/export_model.py)");
+  model.config_ = ModelConfig::from_file(config_path);
+  const auto& c = model.config_;
+
+  const auto module_path = (fs::path(directory) / c.module_file).string();
+  STEER_CHECK(fs::is_regular_file(module_path), "Model::load: ", module_path,
+              " is missing (steer.json names it as the TorchScript module)");
+  try {
+    model.module_ = torch::jit::load(module_path, torch::Device(torch::kCPU));
+  } catch (const c10::Error& e) {
+    throw Error(detail::concat("Model::load: cannot load the TorchScript module ", module_path,
+                               ": ", detail::torch_message(e),
+                               " (hint: corrupt or truncated file? re-export the model)"));
+  }
+  model.module_.eval();
+
+  for (const auto& named : model.module_.named_modules()) {
+    if (named.name.empty()) continue;
+    model.submodules_.emplace(named.name, named.value);
+    model.module_paths_.push_back(named.name);
+  }
+  for (const char* method : {"forward", "forward_cached"}) {
+    STEER_CHECK(model.module_.find_method(method).has_value(), "Model::load: ", module_path,
+                " has no method '", method, "' (expected a module written by "
+                "tools/export_model.py; see docs/model-directory.md)");
+  }
+  // steer.json must describe the module: every layer path exists, no layer is left out, the
+  // embedding has [vocab_size, d_model].
+  const auto mismatch = [&](const std::string& what) {
+    return detail::concat("Model::load: steer.json disagrees with ", module_path, ": ", what);
+  };
+  for (int64_t i = 0; i < c.n_layers; ++i) {
+    const auto& l = c.layers[i];
+    for (const auto& path : {l.block, l.attn, l.mlp}) {
+      STEER_CHECK(model.submodules_.count(path), mismatch(detail::concat(
+                      "layer ", i, " path '", path, "' is not a submodule of the module")));
+    }
+  }
+  const auto& first_block = c.layers.front().block;
+  const auto list_path = first_block.substr(0, first_block.rfind('.'));
+  STEER_CHECK(model.submodules_.count(list_path), mismatch("no module list '" + list_path + "'"));
+  const auto blocks = model.submodules_.at(list_path).children().size();
+  STEER_CHECK(static_cast<int64_t>(blocks) == c.n_layers,
+              mismatch(detail::concat("n_layers=", c.n_layers, " but '", list_path, "' holds ",
+                                      blocks, " blocks")));
+  STEER_CHECK(model.submodules_.count(c.embedding_path),
+              mismatch("no embedding module '" + c.embedding_path + "'"));
+  const auto embedding = model.submodules_.at(c.embedding_path).attr("weight").toTensor();
+  STEER_CHECK(embedding.dim() == 2 && embedding.size(0) == c.vocab_size &&
+                  embedding.size(1) == c.d_model,
+              mismatch(detail::concat("vocab_size=", c.vocab_size, ", d_model=", c.d_model,
+                                      " but the embedding weight has shape ", embedding.sizes())));
+
+  try {
+    model.module_.to(device, dtype);
+  } catch (const c10::Error& e) {
+    throw Error(detail::concat("Model::load: cannot move the model to ", device, " as ", dtype,
+                               ": ", detail::torch_message(e)));
+  }
+  return model;
+}
+
+inline const LayerLayout& Model::layer(int64_t layer) const {
+  STEER_CHECK(layer >= 0 && layer < config_.n_layers, "Model::layer: layer ", layer,
+              " is out of range; this model has layers 0 to ", config_.n_layers - 1,
+              " (inclusive)");
+  return config_.layers[layer];
+}
+
+inline torch::jit::Module Model::submodule(const std::string& path) const {
+  auto found = submodules_.find(path);
+  if (found != submodules_.end()) return found->second;
+  // List the paths that share the longest prefix with the one asked for.
+  std::string close;
+  auto prefix = path;
+  while (close.empty() && !prefix.empty()) {
+    const auto dot = prefix.rfind('.');
+    prefix = dot == std::string::npos ? "" : prefix.substr(0, dot);
+    int listed = 0;
+    for (const auto& p : module_paths_) {
+      if (p.rfind(prefix, 0) == 0 && listed++ < 12) close += (close.empty() ? "" : ", ") + p;
+    }
+  }
+  throw Error(detail::concat("Model::submodule: '", path, "' is not a submodule of ",
+                             directory_, " (paths there include: ", close, ")"));
+}
+
+inline void Model::check_ids(const char* call, const torch::Tensor& ids) const {
+  STEER_CHECK(ids.defined() && ids.dim() == 2 && ids.size(0) > 0 && ids.size(1) > 0, call,
+              ": input_ids must have shape [batch, tokens] with both > 0, got ",
+              ids.defined() ? ids.sizes() : c10::IntArrayRef{});
+  STEER_CHECK(ids.scalar_type() == torch::kInt64, call, ": input_ids must be int64, got ",
+              ids.scalar_type());
+  const auto low = ids.min().item<int64_t>();
+  const auto high = ids.max().item<int64_t>();
+  STEER_CHECK(low >= 0 && high < config_.vocab_size, call, ": token id ",
+              low < 0 ? low : high, " is outside the vocabulary [0, ", config_.vocab_size,
+              ") of ", directory_);
+}
+
+inline torch::Tensor Model::checked_mask(const char* call, const torch::Tensor& mask,
+                                         int64_t batch, int64_t length) const {
+  if (!mask.defined()) {
+    return torch::ones({batch, length}, torch::TensorOptions().dtype(torch::kInt64).device(device()));
+  }
+  STEER_CHECK(mask.dim() == 2 && mask.size(0) == batch && mask.size(1) == length, call,
+              ": attention_mask must have shape [", batch, ", ", length, "], got ", mask.sizes());
+  const auto as_long = mask.to(torch::kInt64);
+  STEER_CHECK(((as_long == 0) | (as_long == 1)).all().item<bool>(), call,
+              ": attention_mask must hold only 0 (padding) and 1 (token)");
+  STEER_CHECK((as_long.sum(1) > 0).all().item<bool>(), call,
+              ": a sequence of the batch has no token (its attention_mask row is all 0)");
+  if (config_.max_positions > 0) {
+    const auto longest = as_long.sum(1).max().item<int64_t>();
+    STEER_CHECK(longest <= config_.max_positions, call, ": a sequence has ", longest,
+                " tokens but the model has positions for ", config_.max_positions);
+  }
+  return as_long.to(device());
+}
+
+inline torch::Tensor Model::logits(const torch::Tensor& input_ids,
+                                   const torch::Tensor& attention_mask) const {
+  check_ids("Model::logits", input_ids);
+  auto mask = checked_mask("Model::logits", attention_mask, input_ids.size(0), input_ids.size(1));
+  c10::InferenceMode guard;
+  try {
+    return module_.forward({input_ids.to(device()), mask}).toTensor();
+  } catch (const c10::Error& e) {
+    throw Error(detail::concat("Model::logits: the model failed: ", detail::torch_message(e)));
+  }
+}
+
+inline KvCache Model::make_cache(int64_t batch, int64_t capacity) const {
+  STEER_CHECK(batch > 0 && capacity > 0, "Model::make_cache: batch and capacity must be > 0, got ",
+              batch, " and ", capacity);
+  if (config_.max_positions > 0) {
+    STEER_CHECK(capacity <= config_.max_positions, "Model::make_cache: capacity ", capacity,
+                " exceeds the model's ", config_.max_positions, " positions");
+  }
+  c10::InferenceMode guard;
+  const auto options = torch::TensorOptions().dtype(dtype()).device(device());
+  const std::vector<int64_t> shape = {config_.n_layers, batch, config_.n_kv_heads, capacity,
+                                      config_.head_dim};
+  return {torch::zeros(shape, options), torch::zeros(shape, options), 0};
+}
+
+inline torch::Tensor Model::logits_cached(const torch::Tensor& input_ids,
+                                          const torch::Tensor& attention_mask,
+                                          KvCache& cache) const {
+  const char* call = "Model::logits_cached";
+  check_ids(call, input_ids);
+  STEER_CHECK(cache.k.defined(), call, ": the cache is empty; make it with Model::make_cache");
+  const auto t = input_ids.size(1);
+  STEER_CHECK(input_ids.size(0) == cache.batch(), call, ": input_ids has batch ",
+              input_ids.size(0), " but the cache was made for batch ", cache.batch());
+  STEER_CHECK(cache.length + t <= cache.capacity(), call, ": ", t, " new tokens after ",
+              cache.length, " cached ones exceed the cache capacity ", cache.capacity());
+  auto mask = checked_mask(call, attention_mask, input_ids.size(0), cache.length + t);
+  c10::InferenceMode guard;
+  torch::Tensor logits;
+  try {
+    logits = module_.get_method("forward_cached")(
+                        {input_ids.to(device()), mask, cache.k, cache.v, cache.length})
+                 .toTensor();
+  } catch (const c10::Error& e) {
+    throw Error(detail::concat(call, ": the model failed: ", detail::torch_message(e)));
+  }
+  cache.length += t;
+  return logits;
+}
+
+}  // namespace steer

@@ -1,0 +1,8 @@
+// The umbrella header: includes steer's public headers, nothing else.
+#pragma once
+
+#include "steer/error.hpp"
+#include "steer/io/safetensors.hpp"
+#include "steer/model.hpp"
+#include "steer/model_config.hpp"
+#include "steer/version.hpp"
