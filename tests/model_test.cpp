@@ -242,8 +242,8 @@ TEST(ModelLoad, UnusableDtypeOrDevice) {
 
 TEST(ModelCall, BadIdsMaskLayerOrPath) {
   const auto model = steer::Model::load(tiny("llama"));
-  const auto vocab = model.vocab_size();
-  EXPECT_STEER_ERROR(model.logits(torch::tensor({{1, vocab}}, torch::kInt64)),
+  const int64_t vocab = model.vocab_size();
+  EXPECT_STEER_ERROR(model.logits(torch::tensor({{int64_t{1}, vocab}}, torch::kInt64)),
                      "token id " + std::to_string(vocab) + " is outside the vocabulary [0, " +
                          std::to_string(vocab) + ")");
   EXPECT_STEER_ERROR(model.logits(torch::tensor({{1, -3}}, torch::kInt64)), "token id -3");

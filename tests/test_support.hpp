@@ -1,7 +1,6 @@
 // Helpers shared by steer's tests: where fixtures and the default model are, error matching.
 #pragma once
 
-#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -9,22 +8,22 @@
 
 namespace steer::test {
 
-/// A directory named by an environment variable that ctest sets (tests/CMakeLists.txt).
-inline std::string env_dir(const char* name) {
-  const char* value = std::getenv(name);
-  if (value == nullptr || !std::filesystem::is_directory(value)) {
-    ADD_FAILURE() << "environment variable " << name << " must name an existing directory, got '"
-                  << (value ? value : "(unset)") << "' (run the tests through ctest)";
-    return {};
+/// A directory that tests/CMakeLists.txt names; fails the test when it does not exist.
+inline std::string existing_dir(const char* what, const char* path) {
+  if (!std::filesystem::is_directory(path)) {
+    ADD_FAILURE() << what << " '" << path << "' does not exist (run the tests through ctest, "
+                  << "which makes the fixtures first, after ./scripts/export_default_model.sh)";
   }
-  return value;
+  return path;
 }
 
 /// Where the fixtures made at test time live (build/tests/fixtures).
-inline std::string fixture_dir() { return env_dir("STEER_FIXTURE_DIR"); }
+inline std::string fixture_dir() { return existing_dir("fixture directory", STEER_TEST_FIXTURE_DIR); }
 
 /// The default model's directory (./scripts/test.sh exports it).
-inline std::string default_model_dir() { return env_dir("STEER_DEFAULT_MODEL"); }
+inline std::string default_model_dir() {
+  return existing_dir("default model directory", STEER_TEST_DEFAULT_MODEL);
+}
 
 }  // namespace steer::test
 

@@ -256,7 +256,13 @@ inline void Model::check_ids(const char* call, const torch::Tensor& ids) const {
 
 inline torch::Tensor Model::checked_mask(const char* call, const torch::Tensor& mask,
                                          int64_t batch, int64_t length) const {
+  const auto check_positions = [&](int64_t longest) {
+    STEER_CHECK(config_.max_positions <= 0 || longest <= config_.max_positions, call,
+                ": a sequence has ", longest, " tokens but the model has positions for ",
+                config_.max_positions);
+  };
   if (!mask.defined()) {
+    check_positions(length);
     return torch::ones({batch, length}, torch::TensorOptions().dtype(torch::kInt64).device(device()));
   }
   STEER_CHECK(mask.dim() == 2 && mask.size(0) == batch && mask.size(1) == length, call,
@@ -266,11 +272,7 @@ inline torch::Tensor Model::checked_mask(const char* call, const torch::Tensor& 
               ": attention_mask must hold only 0 (padding) and 1 (token)");
   STEER_CHECK((as_long.sum(1) > 0).all().item<bool>(), call,
               ": a sequence of the batch has no token (its attention_mask row is all 0)");
-  if (config_.max_positions > 0) {
-    const auto longest = as_long.sum(1).max().item<int64_t>();
-    STEER_CHECK(longest <= config_.max_positions, call, ": a sequence has ", longest,
-                " tokens but the model has positions for ", config_.max_positions);
-  }
+  check_positions(as_long.sum(1).max().item<int64_t>());
   return as_long.to(device());
 }
 
