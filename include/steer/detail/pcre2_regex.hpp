@@ -66,8 +66,8 @@ class Pcre2Regex {
       : pattern_(pattern) {
     int error_code = 0;
     PCRE2_SIZE error_offset = 0;
-    uint32_t options = PCRE2_UTF | PCRE2_UCP;
-    if (literal) options |= PCRE2_LITERAL;
+    // PCRE2_LITERAL admits no UCP (which only changes the meaning of escapes anyway).
+    const uint32_t options = literal ? (PCRE2_UTF | PCRE2_LITERAL) : (PCRE2_UTF | PCRE2_UCP);
     pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
                                      options, &error_code, &error_offset, nullptr);
     if (code == nullptr) {
