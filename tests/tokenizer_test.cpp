@@ -281,3 +281,14 @@ TEST(tokenizer, HeadersLinkInTwoTranslationUnits) {
   const auto tok = default_tokenizer();
   EXPECT_EQ(steer_tokenizer_second_tu_count(tok, "Hello world"), 2);
 }
+
+TEST(tokenizer, OnigurumaEscapesRewrittenForPcre2) {
+  EXPECT_EQ(steer::detail::onig_to_pcre2("\\p{L}+|(?i:'s)", "t"), "\\p{L}+|(?i:'s)");
+  EXPECT_EQ(steer::detail::onig_to_pcre2("\\h+", "t"), "[0-9a-fA-F]+");
+  EXPECT_EQ(steer::detail::onig_to_pcre2("[\\h_]", "t"), "[0-9a-fA-F_]");
+  const std::string in_class = steer::detail::onig_to_pcre2("[^\\s\\p{L}]", "t");
+  EXPECT_EQ(in_class.find("\\s"), std::string::npos) << in_class;
+  EXPECT_EQ(error_of([] { steer::detail::onig_to_pcre2("[\\Sx]", "Tokenizer::from_file: 'f'"); }),
+            "Tokenizer::from_file: 'f': the pre-tokenizer regex '[\\Sx]' uses \\S inside a "
+            "character class, which PCRE2 cannot express");
+}

@@ -394,8 +394,9 @@ class Tokenizer {
         step.add_prefix_space = s.value("add_prefix_space", false);
         if (s.value("use_regex", true)) {
           step.regex = std::make_shared<detail::Pcre2Regex>(
-              detail::onig_to_pcre2("'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|"
-                                    "\\s+(?!\\S)|\\s+"),
+              detail::onig_to_pcre2(
+                  "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+",
+                  "Tokenizer::from_file: '" + source_ + "'"),
               /*literal=*/false, "Tokenizer::from_file: '" + source_ + "'");
         }
         byte_level_last = true;
@@ -405,8 +406,8 @@ class Tokenizer {
         const std::string text = literal ? pattern.at("String").get<std::string>()
                                          : pattern.at("Regex").get<std::string>();
         step.regex = std::make_shared<detail::Pcre2Regex>(
-            literal ? text : detail::onig_to_pcre2(text), literal,
-            "Tokenizer::from_file: '" + source_ + "'");
+            literal ? text : detail::onig_to_pcre2(text, "Tokenizer::from_file: '" + source_ + "'"),
+            literal, "Tokenizer::from_file: '" + source_ + "'");
         step.behavior = parse_behavior(s.at("behavior").get<std::string>());
         step.invert = s.value("invert", false);
       } else if (type == "Digits") {

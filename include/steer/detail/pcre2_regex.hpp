@@ -18,23 +18,38 @@
 namespace steer {
 namespace detail {
 
-/// Rewrites an Oniguruma pattern (what Hugging Face `tokenizers` compiles) for PCRE2.
-/// Oniguruma's `\s` in UTF-8 mode also matches U+0085 (NEL); PCRE2's `\s` with UCP does not,
-/// so `\s` becomes `[\s\x{85}]` outside a class and `\s\x{85}` inside one, and `\S` outside
-/// a class becomes `[^\s\x{85}]`. `\p{L}`, `\p{N}`, `(?i:...)` and `(?!...)` need no change.
-/// `\S` inside a class is left as it is (NEL then differs; no known tokenizer writes it).
-inline std::string onig_to_pcre2(const std::string& pattern) {
+/// Rewrites an Oniguruma pattern (what Hugging Face `tokenizers` compiles, Ruby syntax) for
+/// PCRE2. Most constructs of tokenizer.json patterns mean the same in both: `\p{L}`, `\p{N}`,
+/// `(?i:'s|'t)`, `(?!...)`, `{1,3}`. Two escapes differ and are rewritten:
+/// - `\s`: Oniguruma matches Unicode White_Space (TAB..CR, space, U+0085, Zs, U+2028/9);
+///   PCRE2 with UCP also matches U+180E. `\s` becomes that explicit list (in or outside a
+///   class) and `\S` outside a class its complement.
+/// - `\h`/`\H`: Ruby's hex digit (PCRE2: horizontal space) becomes `[0-9a-fA-F]`,
+///   `[^0-9a-fA-F]`.
+/// `\S` and `\H` inside a class have no PCRE2 spelling and fail at load.
+inline std::string onig_to_pcre2(const std::string& pattern, const std::string& context) {
+  const std::string white_space =
+      "\\t\\n\\x{0B}\\f\\r\\x{20}\\x{85}\\x{A0}\\x{1680}\\x{2000}-\\x{200A}\\x{2028}\\x{2029}"
+      "\\x{202F}\\x{205F}\\x{3000}";
   std::string out;
-  out.reserve(pattern.size() + 16);
+  out.reserve(pattern.size() + 64);
   int class_depth = 0;
   for (std::size_t i = 0; i < pattern.size(); ++i) {
     const char c = pattern[i];
     if (c == '\\' && i + 1 < pattern.size()) {
       const char e = pattern[i + 1];
       if (e == 's') {
-        out += class_depth > 0 ? "\\s\\x{85}" : "[\\s\\x{85}]";
-      } else if (e == 'S' && class_depth == 0) {
-        out += "[^\\s\\x{85}]";
+        out += class_depth > 0 ? white_space : "[" + white_space + "]";
+      } else if (e == 'S') {
+        STEER_CHECK(class_depth == 0, context, ": the pre-tokenizer regex '", pattern,
+                    "' uses \\S inside a character class, which PCRE2 cannot express");
+        out += "[^" + white_space + "]";
+      } else if (e == 'h') {
+        out += class_depth > 0 ? "0-9a-fA-F" : "[0-9a-fA-F]";
+      } else if (e == 'H') {
+        STEER_CHECK(class_depth == 0, context, ": the pre-tokenizer regex '", pattern,
+                    "' uses \\H inside a character class, which PCRE2 cannot express");
+        out += "[^0-9a-fA-F]";
       } else {
         out.push_back(c);
         out.push_back(e);
