@@ -711,7 +711,7 @@ class Tokenizer {
     for (const std::string& piece : pieces) {
       if (ignore_merges_) {
         std::string spelled;
-        for (unsigned char b : piece) spelled += byte_strings_[b];
+        for (char b : piece) spelled += byte_strings_[static_cast<unsigned char>(b)];
         const auto it = vocab_.find(spelled);
         if (it != vocab_.end()) {
           out.push_back(it->second);
