@@ -1,8 +1,10 @@
 // The umbrella header: includes steer's public headers, nothing else.
 #pragma once
 
+#include "steer/chat_template.hpp"
 #include "steer/error.hpp"
 #include "steer/io/safetensors.hpp"
 #include "steer/model.hpp"
 #include "steer/model_config.hpp"
+#include "steer/tokenizer.hpp"
 #include "steer/version.hpp"

@@ -1,0 +1,294 @@
+// steer::Tokenizer against Hugging Face `tokenizers` and `transformers`: ids, decoding and chat
+// prompts from fixtures made at test time by fixtures/make_tokenizer_fixtures.py, plus the
+// error messages of bad input.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "steer/tokenizer.hpp"
+
+// Defined in tokenizer_test_second_tu.cpp: the headers linked into two translation units.
+int64_t steer_tokenizer_second_tu_count(const steer::Tokenizer& tokenizer, const std::string& text);
+
+namespace {
+
+std::string fixture_dir() {
+  const char* dir = std::getenv("STEER_FIXTURE_DIR");
+  return std::string(dir == nullptr ? "fixtures" : dir) + "/tokenizer";
+}
+
+nlohmann::json read_json(const std::string& path) {
+  std::ifstream in(path);
+  if (!in.good()) throw std::runtime_error("missing fixture " + path);
+  return nlohmann::json::parse(in);
+}
+
+std::string escaped(const std::string& s) { return nlohmann::json(s).dump(); }
+
+std::string ids_text(const std::vector<int64_t>& ids) { return nlohmann::json(ids).dump(); }
+
+/// Message of the steer::Error thrown by `f`, or "" when none is thrown.
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const steer::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::string write_temp(const std::string& name, const std::string& content) {
+  const std::string path = ::testing::TempDir() + name;
+  std::ofstream(path, std::ios::binary) << content;
+  return path;
+}
+
+/// Compares every case of <name>/cases.json; reports the first mismatches in full.
+void check_reference(const std::string& name, bool round_trip) {
+  const nlohmann::json data = read_json(fixture_dir() + "/" + name + "/cases.json");
+  const auto tok = steer::Tokenizer::from_file(data["tokenizer"].get<std::string>());
+  EXPECT_EQ(tok.vocab_size(), data["vocab_size"].get<int64_t>());
+  int failures = 0;
+  const auto report = [&](const std::string& what, const std::string& text,
+                          const std::string& expected, const std::string& got) {
+    if (++failures <= 8) {
+      ADD_FAILURE() << name << ": " << what << " of " << escaped(text) << "\n  expected "
+                    << expected << "\n  got      " << got;
+    }
+  };
+  std::size_t n = 0;
+  for (const auto& c : data["cases"]) {
+    const std::string text = c["text"].get<std::string>();
+    const auto expected = c["ids"].get<std::vector<int64_t>>();
+    const auto ids = tok.encode(text);
+    if (ids != expected) report("encode", text, ids_text(expected), ids_text(ids));
+    const auto plain = c["ids_plain"].get<std::vector<int64_t>>();
+    const auto got_plain = tok.encode(text, /*add_special_tokens=*/false);
+    if (got_plain != plain) report("encode(plain)", text, ids_text(plain), ids_text(got_plain));
+    const std::string decoded = tok.decode(expected);
+    if (decoded != c["decoded"].get<std::string>()) {
+      report("decode", text, escaped(c["decoded"]), escaped(decoded));
+    }
+    const std::string skipped = tok.decode(expected, /*skip_special_tokens=*/true);
+    if (skipped != c["decoded_skip"].get<std::string>()) {
+      report("decode(skip special)", text, escaped(c["decoded_skip"]), escaped(skipped));
+    }
+    if (round_trip && tok.decode(ids) != text) {
+      report("decode(encode)", text, escaped(text), escaped(tok.decode(ids)));
+    }
+    ++n;
+  }
+  for (const auto& c : data["decode_cases"]) {
+    const auto ids = c["ids"].get<std::vector<int64_t>>();
+    const std::string got = tok.decode(ids);
+    if (got != c["text"].get<std::string>()) report("decode ids", ids_text(ids), escaped(c["text"]), escaped(got));
+    const std::string got_skip = tok.decode(ids, /*skip_special_tokens=*/true);
+    if (got_skip != c["text_skip"].get<std::string>()) {
+      report("decode ids (skip special)", ids_text(ids), escaped(c["text_skip"]), escaped(got_skip));
+    }
+  }
+  EXPECT_GE(n, 500u) << name << ": the corpus should hold at least 500 strings";
+  EXPECT_EQ(failures, 0) << name << ": " << failures << " mismatches with Hugging Face";
+}
+
+/// The default model's tokenizer: $STEER_DEFAULT_MODEL/tokenizer.json, else the file the
+/// fixture generator read (the same directory, passed to it by CMake).
+steer::Tokenizer default_tokenizer() {
+  const char* dir = std::getenv("STEER_DEFAULT_MODEL");
+  if (dir != nullptr) return steer::Tokenizer::from_file(std::string(dir) + "/tokenizer.json");
+  const nlohmann::json data = read_json(fixture_dir() + "/default/cases.json");
+  return steer::Tokenizer::from_file(data["tokenizer"].get<std::string>());
+}
+
+const char* kSmolSystem = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";
+
+}  // namespace
+
+TEST(tokenizer, DefaultModelMatchesHuggingFace) { check_reference("default", /*round_trip=*/true); }
+
+TEST(tokenizer, Llama3StyleMatchesHuggingFace) { check_reference("llama3", /*round_trip=*/false); }
+
+TEST(tokenizer, Gpt2StyleMatchesHuggingFace) { check_reference("gpt2", /*round_trip=*/false); }
+
+TEST(tokenizer, SplitBehaviorsMatchHuggingFace) { check_reference("splits", /*round_trip=*/false); }
+
+TEST(tokenizer, TokenLookupsRoundTrip) {
+  const auto tok = default_tokenizer();
+  EXPECT_EQ(tok.vocab_size(), 49152);
+  for (int64_t id = 0; id < tok.vocab_size(); ++id) {
+    ASSERT_EQ(tok.token_to_id(tok.id_to_token(id)), id);
+  }
+  EXPECT_EQ(tok.token_to_id("<|im_start|>"), 1);
+  EXPECT_EQ(tok.id_to_token(2), "<|im_end|>");
+  EXPECT_TRUE(tok.is_special(2));
+  EXPECT_FALSE(tok.is_special(905));
+  EXPECT_FALSE(tok.find_token("no such token").has_value());
+}
+
+TEST(tokenizer, ChatmlMatchesTransformers) {
+  const nlohmann::json data = read_json(fixture_dir() + "/chat.json");
+  auto tok = default_tokenizer();
+  tok.set_chat_template(
+      steer::ChatTemplateOptions(steer::ChatFormat::chatml).default_system_prompt(kSmolSystem));
+  for (const auto& c : data["cases"]) {
+    std::vector<steer::ChatMessage> messages;
+    for (const auto& m : c["messages"]) messages.push_back({m["role"], m["content"]});
+    const bool gen = c["add_generation_prompt"].get<bool>();
+    const std::string prompt = tok.apply_chat_template(messages, gen);
+    EXPECT_EQ(prompt, c["chatml"].get<std::string>()) << c["messages"].dump();
+    EXPECT_EQ(tok.encode(prompt), c["chatml_ids"].get<std::vector<int64_t>>()) << c["messages"].dump();
+  }
+}
+
+TEST(tokenizer, Llama3ChatMatchesTransformers) {
+  const nlohmann::json data = read_json(fixture_dir() + "/chat.json");
+  auto tok = steer::Tokenizer::from_file(fixture_dir() + "/llama3/tokenizer.json");
+  tok.set_chat_template(steer::ChatTemplateOptions(steer::ChatFormat::llama3));
+  for (const auto& c : data["cases"]) {
+    std::vector<steer::ChatMessage> messages;
+    for (const auto& m : c["messages"]) messages.push_back({m["role"], m["content"]});
+    EXPECT_EQ(tok.apply_chat_template(messages, c["add_generation_prompt"].get<bool>()),
+              c["llama3"].get<std::string>())
+        << c["messages"].dump();
+  }
+}
+
+TEST(tokenizer, ChatFormatNames) {
+  EXPECT_EQ(steer::parse_chat_format("chatml"), steer::ChatFormat::chatml);
+  EXPECT_EQ(steer::parse_chat_format("llama3"), steer::ChatFormat::llama3);
+  EXPECT_EQ(steer::to_string(steer::ChatFormat::llama3), "llama3");
+  EXPECT_EQ(error_of([] { steer::parse_chat_format("vicuna"); }),
+            "parse_chat_format: unknown chat format 'vicuna'; expected one of 'chatml', 'llama3' "
+            "(hint: check the \"chat_format\" field of the model's steer.json)");
+}
+
+TEST(tokenizer, ChatErrors) {
+  auto tok = default_tokenizer();
+  EXPECT_NE(error_of([&] { tok.apply_chat_template({{"user", "Hi"}}, true); })
+                .find("Tokenizer::apply_chat_template: no chat format set for '"),
+            std::string::npos);
+  const std::string llama_on_smol = error_of(
+      [&] { tok.set_chat_template(steer::ChatTemplateOptions(steer::ChatFormat::llama3)); });
+  EXPECT_NE(llama_on_smol.find("Tokenizer::set_chat_template: chat format 'llama3' needs the "
+                               "added token '<|begin_of_text|>'"),
+            std::string::npos)
+      << llama_on_smol;
+}
+
+TEST(tokenizer, MissingFile) {
+  EXPECT_EQ(error_of([] { steer::Tokenizer::from_file("/nonexistent/tokenizer.json"); }),
+            "Tokenizer::from_file: cannot open '/nonexistent/tokenizer.json' (hint: pass the path "
+            "of a Hugging Face tokenizer.json file)");
+}
+
+TEST(tokenizer, CorruptJson) {
+  const std::string path = write_temp("corrupt_tokenizer.json", "{\"model\": {\"type\": \"BPE\", ");
+  const std::string message = error_of([&] { steer::Tokenizer::from_file(path); });
+  EXPECT_EQ(message.rfind("Tokenizer::from_file: '" + path + "' is not valid JSON: ", 0), 0u)
+      << message;
+  EXPECT_NE(message.find("(hint: a truncated download?)"), std::string::npos) << message;
+}
+
+TEST(tokenizer, UnsupportedModelTypes) {
+  const std::string unigram = write_temp(
+      "unigram_tokenizer.json",
+      R"({"model": {"type": "Unigram", "vocab": [["a", 0.0]]}, "added_tokens": []})");
+  EXPECT_EQ(error_of([&] { steer::Tokenizer::from_file(unigram); }),
+            "Tokenizer::from_file: '" + unigram +
+                "': model type 'Unigram' is not supported (hint: steer reads byte-level BPE "
+                "tokenizers (GPT-2, Llama 3, Qwen2, SmolLM2); Unigram and WordPiece models are "
+                "not implemented)");
+
+  nlohmann::json j = read_json(fixture_dir() + "/gpt2/tokenizer.json");
+  j["model"]["byte_fallback"] = true;
+  EXPECT_NE(error_of([&] { steer::Tokenizer::from_json(j, "fallback.json"); })
+                .find("Tokenizer::from_file: 'fallback.json': BPE with byte_fallback "
+                      "(SentencePiece-style, e.g. Llama 2, Mistral) is not supported"),
+            std::string::npos);
+
+  j = read_json(fixture_dir() + "/gpt2/tokenizer.json");
+  j["normalizer"] = {{"type", "NFC"}};
+  EXPECT_NE(error_of([&] { steer::Tokenizer::from_json(j, "nfc.json"); })
+                .find("Tokenizer::from_file: 'nfc.json': normalizer 'NFC' is not supported "
+                      "(hint: Unicode normalization needs ICU"),
+            std::string::npos);
+
+  j = read_json(fixture_dir() + "/gpt2/tokenizer.json");
+  j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "_"}};
+  EXPECT_NE(error_of([&] { steer::Tokenizer::from_json(j, "metaspace.json"); })
+                .find("Tokenizer::from_file: 'metaspace.json': pre-tokenizer 'Metaspace' is not "
+                      "supported"),
+            std::string::npos);
+}
+
+TEST(tokenizer, IdsOutOfRange) {
+  const auto tok = default_tokenizer();
+  EXPECT_EQ(error_of([&] { tok.decode({1, 49152}); }),
+            "Tokenizer::decode: id 49152 at position 1 is not in the vocabulary of '" +
+                tok.source() + "' (ids 0 to 49151, 49152 tokens) (hint: ids from another model?)");
+  EXPECT_NE(error_of([&] { tok.decode({-1}); }).find("Tokenizer::decode: id -1 at position 0"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { tok.id_to_token(1 << 20); })
+                .find("Tokenizer::id_to_token: id 1048576 is not in the vocabulary"),
+            std::string::npos);
+  EXPECT_NE(error_of([&] { tok.token_to_id("not a token"); })
+                .find("Tokenizer::token_to_id: no token 'not a token' in '"),
+            std::string::npos);
+}
+
+TEST(tokenizer, InvalidUtf8Input) {
+  const auto tok = default_tokenizer();
+  EXPECT_EQ(error_of([&] { tok.encode("ab\xC3("); }),
+            "Tokenizer::encode: text is not valid UTF-8 at byte 2 (hint: convert the text to "
+            "UTF-8 first)");
+}
+
+TEST(tokenizer, ConcurrentEncodeAndCopies) {
+  const nlohmann::json data = read_json(fixture_dir() + "/default/cases.json");
+  std::vector<steer::Tokenizer> copies;
+  {
+    const auto original = default_tokenizer();
+    copies.assign(4, original);  // copies outlive the original
+  }
+  std::vector<int> failures(copies.size(), 0);
+  std::vector<std::thread> threads;
+  for (std::size_t t = 0; t < copies.size(); ++t) {
+    threads.emplace_back([&, t] {
+      for (int repeat = 0; repeat < 2; ++repeat) {
+        for (const auto& c : data["cases"]) {
+          // All threads share one cache through copies of one tokenizer.
+          if (copies[t].encode(c["text"].get<std::string>()) != c["ids"].get<std::vector<int64_t>>()) {
+            ++failures[t];
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  for (int f : failures) EXPECT_EQ(f, 0);
+}
+
+TEST(tokenizer, HeadersLinkInTwoTranslationUnits) {
+  const auto tok = default_tokenizer();
+  EXPECT_EQ(steer_tokenizer_second_tu_count(tok, "Hello world"), 2);
+}
+
+TEST(tokenizer, OnigurumaEscapesRewrittenForPcre2) {
+  EXPECT_EQ(steer::detail::onig_to_pcre2("\\p{L}+|(?i:'s)", "t"), "\\p{L}+|(?i:'s)");
+  EXPECT_EQ(steer::detail::onig_to_pcre2("\\h+", "t"), "[0-9a-fA-F]+");
+  EXPECT_EQ(steer::detail::onig_to_pcre2("[\\h_]", "t"), "[0-9a-fA-F_]");
+  const std::string in_class = steer::detail::onig_to_pcre2("[^\\s\\p{L}]", "t");
+  EXPECT_EQ(in_class.find("\\s"), std::string::npos) << in_class;
+  EXPECT_EQ(error_of([] { steer::detail::onig_to_pcre2("[\\Sx]", "Tokenizer::from_file: 'f'"); }),
+            "Tokenizer::from_file: 'f': the pre-tokenizer regex '[\\Sx]' uses \\S inside a "
+            "character class, which PCRE2 cannot express");
+}
