@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
               << "layer 0    block " << model.layer(0).block << ", attention "
               << model.layer(0).attn << ", MLP " << model.layer(0).mlp << "\n\n";
 
-    const auto tokenizer = steer::Tokenizer::from_file(directory + "/" + config.tokenizer_file);
+    const auto& tokenizer = model.tokenizer();
     const auto ids = tokenizer.encode(prompt);
     const auto input = torch::tensor(ids, torch::kInt64).unsqueeze(0);
     const auto logits = model.logits(input)[0][-1].to(torch::kFloat32).cpu();

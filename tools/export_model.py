@@ -106,6 +106,18 @@ def chat_format(template) -> str:
     return "none"
 
 
+def default_system_prompt(tokenizer, fmt: str):
+    """The system message the chat template inserts when a conversation has none (SmolLM2's
+    template does), found by rendering a conversation with one user message."""
+    if fmt != "chatml":
+        return None
+    text = tokenizer.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False)
+    start = "<|im_start|>system\n"
+    if not text.startswith(start):
+        return None
+    return text[len(start):text.index("<|im_end|>")]
+
+
 def special_tokens(tokenizer, generation_config) -> dict:
     def entry(token):
         if token is None:
@@ -268,6 +280,7 @@ def export(hf_dir: Path, out: Path, source: dict) -> None:
         "kv_cache_shape": ["n_layers", "batch", "n_kv_heads", "max_length", "head_dim"],
         "special_tokens": special_tokens(tokenizer, generation_config),
         "chat_format": chat_format(template),
+        "chat_default_system_prompt": default_system_prompt(tokenizer, chat_format(template)),
         "chat_template": template,
         "paths": paths,
         "layers": layout,

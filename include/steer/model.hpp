@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,6 +16,7 @@
 
 #include "steer/error.hpp"
 #include "steer/model_config.hpp"
+#include "steer/tokenizer.hpp"
 
 namespace steer {
 
@@ -58,6 +60,9 @@ class Model {
   int64_t d_model() const { return config_.d_model; }
   int64_t vocab_size() const { return config_.vocab_size; }
   torch::Device device() const { return options_.device(); }
+  /// The model's tokenizer (tokenizer.json), with the chat format of steer.json set when the
+  /// model has one.
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
   torch::Dtype dtype() const { return options_.dtype(); }
 
   /// Module paths of layer `layer` (0-based); throws for a layer outside 0 .. n_layers-1.
@@ -93,6 +98,7 @@ class Model {
   ModelConfig config_;
   ModelOptions options_;
   std::string directory_;
+  std::optional<Tokenizer> tokenizer_;  // always set once load() returns
   mutable torch::jit::Module module_;
   std::map<std::string, torch::jit::Module> submodules_;
   std::vector<std::string> module_paths_;
@@ -157,6 +163,19 @@ inline Model Model::load(const std::string& directory, const ModelOptions& optio
               "tools/export_model.py)");
   model.config_ = ModelConfig::from_file(config_path);
   const auto& c = model.config_;
+
+  const auto tokenizer_path = (fs::path(directory) / c.tokenizer_file).string();
+  STEER_CHECK(fs::is_regular_file(tokenizer_path), "Model::load: ", tokenizer_path,
+              " is missing (steer.json names it as the tokenizer)");
+  model.tokenizer_ = Tokenizer::from_file(tokenizer_path);
+  STEER_CHECK(model.tokenizer_->vocab_size() <= c.vocab_size, "Model::load: the tokenizer ",
+              tokenizer_path, " has ", model.tokenizer_->vocab_size(),
+              " tokens but the model's vocabulary has ", c.vocab_size,
+              " (hint: tokenizer.json from another model?)");
+  if (c.chat_format != "none") {
+    model.tokenizer_->set_chat_template(ChatTemplateOptions(parse_chat_format(c.chat_format))
+                                           .default_system_prompt(c.chat_default_system_prompt));
+  }
 
   const auto module_path = (fs::path(directory) / c.module_file).string();
   STEER_CHECK(fs::is_regular_file(module_path), "Model::load: ", module_path,

@@ -47,6 +47,8 @@ struct ModelConfig {
   std::string tokenizer_file;  ///< relative to the model directory, "tokenizer.json"
   std::string chat_format;     ///< "chatml", "llama3" or "none"
   std::string chat_template;   ///< the Hugging Face Jinja template, for reference
+  /// The system message the template inserts when a conversation has none ("" if none).
+  std::string chat_default_system_prompt;
   SpecialToken bos, eos, pad, unk;
   std::vector<int64_t> eos_ids;  ///< every id that ends generation
   std::string embedding_path, final_norm_path, unembedding_path;
@@ -125,8 +127,15 @@ inline ModelConfig ModelConfig::from_json(const nlohmann::json& json, const std:
   c.module_file = require_field<std::string>(json, "module", path);
   c.tokenizer_file = require_field<std::string>(json, "tokenizer", path);
   c.chat_format = require_field<std::string>(json, "chat_format", path);
+  STEER_CHECK(c.chat_format == "none" || c.chat_format == "chatml" || c.chat_format == "llama3",
+              "ModelConfig: ", path, " has chat_format '", c.chat_format,
+              "'; steer knows 'chatml', 'llama3' and 'none'");
   if (json.contains("chat_template") && json.at("chat_template").is_string()) {
     c.chat_template = json.at("chat_template").get<std::string>();
+  }
+  if (json.contains("chat_default_system_prompt") &&
+      json.at("chat_default_system_prompt").is_string()) {
+    c.chat_default_system_prompt = json.at("chat_default_system_prompt").get<std::string>();
   }
   const auto tokens = require_field<nlohmann::json>(json, "special_tokens", path);
   c.bos = detail::special_token(tokens, "bos", path);
