@@ -8,8 +8,12 @@ function(run)
 endfunction()
 
 file(REMOVE_RECURSE ${BINARY})
-run(${CMAKE_COMMAND} -S ${SOURCE} -B ${BINARY} -DCMAKE_BUILD_TYPE=Release
+# Not through run(): its ARGN would split the ';'-separated prefix path into arguments.
+execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE} -B ${BINARY} -DCMAKE_BUILD_TYPE=Release
     "-DCMAKE_PREFIX_PATH=${PREFIX_PATH}" -DSTEER_SOURCE_DIR=${STEER_SOURCE_DIR}
-    -DCMAKE_CXX_COMPILER_LAUNCHER=${LAUNCHER})
+    -DCMAKE_CXX_COMPILER_LAUNCHER=${LAUNCHER} RESULT_VARIABLE result)
+if(NOT result EQUAL 0)
+  message(FATAL_ERROR "configuring the consumer ${SOURCE} failed (${result})")
+endif()
 run(${CMAKE_COMMAND} --build ${BINARY} -j 2)
 run(${BINARY}/consumer ${MODEL})
