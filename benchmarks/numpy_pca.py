@@ -27,7 +27,7 @@ def main():
     direction = rng.standard_normal(d)
     direction /= np.linalg.norm(direction)
     scale = 1.0 / np.sqrt(1.0 + np.arange(d) / 64.0)
-    strength = 4.0 + rng.standard_normal((n, 1))
+    strength = 4.0 + rng.standard_normal((n, 1))  # bench_vec signal 4
     base = 3.0 * rng.standard_normal((n, d))
     noise = 0.5 * scale * rng.standard_normal((n, d))
     pos = (base + 0.5 * strength * direction + noise).astype(np.float32)
