@@ -65,3 +65,18 @@ TEST(VecDifference, BadInputNamesTheProblem) {
   EXPECT_STEER_ERROR(sv::difference(Eigen::VectorXf::Ones(3), Eigen::VectorXf::Ones(4)),
                      "difference:", "got 3 and 4");
 }
+
+TEST(VecDifference, RowMajorBuffersBind) {
+  // A LibTorch tensor (N, d) is a row-major buffer; mapped, it binds to RowsRef by one copy.
+  const float positive[] = {1, 2, 3, 4, 5, 6};   // 2 x 3, rows (1 2 3), (4 5 6)
+  const float negative[] = {0, 0, 0, 1, 1, 1};   // rows (0 0 0), (1 1 1)
+  using RowMajor = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  const Eigen::Map<const RowMajor> p(positive, 2, 3);
+  const Eigen::Map<const RowMajor> n(negative, 2, 3);
+  const Eigen::VectorXf v = sv::mean_difference(p, n);
+  EXPECT_FLOAT_EQ(v(0), 2.0f);  // (1 + 4)/2 - (0 + 1)/2
+  EXPECT_FLOAT_EQ(v(1), 3.0f);
+  EXPECT_FLOAT_EQ(v(2), 4.0f);
+  const Eigen::MatrixXf d = sv::paired_differences(p, n);
+  EXPECT_FLOAT_EQ(d(1, 2), 5.0f);
+}

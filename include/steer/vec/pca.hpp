@@ -91,7 +91,7 @@ struct PcaResult {
 namespace detail {
 
 /// Eigenvalues of X^T X below this fraction of the largest count as zero (rank deficiency).
-constexpr double kPcaRankTolerance = 1e-10;
+inline constexpr double kPcaRankTolerance = 1e-10;
 
 /// Uniform in [-1, 1) from the raw 64-bit output: identical on every standard library.
 inline double uniform_pm1(std::mt19937_64& rng) {
@@ -127,8 +127,8 @@ inline int lanczos_top(const char* call, const Eigen::MatrixXd& x, bool gram, in
         return;
       }
     }
-    STEER_CHECK(false, call, ": internal error: no random start vector orthogonal to ", j,
-                " Lanczos vectors in dimension ", m);
+    throw Error(steer::detail::concat(call, ": internal error: no random start vector "
+                                      "orthogonal to ", j, " Lanczos vectors in dimension ", m));
   };
 
   random_start(0);
