@@ -2,9 +2,12 @@
 #pragma once
 
 #include <filesystem>
+#include <initializer_list>
 #include <string>
 
 #include <gtest/gtest.h>
+
+#include "steer/error.hpp"
 
 namespace steer::test {
 
@@ -27,14 +30,18 @@ inline std::string default_model_dir() {
 
 }  // namespace steer::test
 
-/// Expects `statement` to throw steer::Error whose message contains `fragment`.
-#define EXPECT_STEER_ERROR(statement, fragment)                                        \
-  do {                                                                                 \
-    try {                                                                              \
-      statement;                                                                       \
-      ADD_FAILURE() << "expected steer::Error containing \"" << (fragment) << "\"";    \
-    } catch (const ::steer::Error& e) {                                                \
-      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos)               \
-          << "message: " << e.what() << "\nexpected to contain: " << (fragment);      \
-    }                                                                                  \
+/// Expects `statement` to throw steer::Error whose message contains every listed fragment
+/// (string literals or std::string).
+#define EXPECT_STEER_ERROR(statement, ...)                                              \
+  do {                                                                                  \
+    try {                                                                               \
+      statement;                                                                        \
+      ADD_FAILURE() << "expected steer::Error from " #statement;                        \
+    } catch (const ::steer::Error& error) {                                             \
+      const std::string message = error.what();                                         \
+      for (const std::string& fragment : std::initializer_list<std::string>{__VA_ARGS__}) { \
+        EXPECT_NE(message.find(fragment), std::string::npos)                            \
+            << "message: " << message << "\nmissing: " << fragment;                     \
+      }                                                                                 \
+    }                                                                                   \
   } while (false)

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "steer/tokenizer.hpp"
+#include "test_support.hpp"
 
 // Defined in tokenizer_test_second_tu.cpp: the headers linked into two translation units.
 int64_t steer_tokenizer_second_tu_count(const steer::Tokenizer& tokenizer, const std::string& text);
@@ -22,8 +23,7 @@ int64_t steer_tokenizer_second_tu_count(const steer::Tokenizer& tokenizer, const
 namespace {
 
 std::string fixture_dir() {
-  const char* dir = std::getenv("STEER_FIXTURE_DIR");
-  return std::string(dir == nullptr ? "fixtures" : dir) + "/tokenizer";
+  return steer::test::fixture_dir() + "/tokenizer";
 }
 
 nlohmann::json read_json(const std::string& path) {
@@ -100,13 +100,9 @@ void check_reference(const std::string& name, bool round_trip) {
   EXPECT_EQ(failures, 0) << name << ": " << failures << " mismatches with Hugging Face";
 }
 
-/// The default model's tokenizer: $STEER_DEFAULT_MODEL/tokenizer.json, else the file the
-/// fixture generator read (the same directory, passed to it by CMake).
+/// The default model's tokenizer, as the exported model directory holds it.
 steer::Tokenizer default_tokenizer() {
-  const char* dir = std::getenv("STEER_DEFAULT_MODEL");
-  if (dir != nullptr) return steer::Tokenizer::from_file(std::string(dir) + "/tokenizer.json");
-  const nlohmann::json data = read_json(fixture_dir() + "/default/cases.json");
-  return steer::Tokenizer::from_file(data["tokenizer"].get<std::string>());
+  return steer::Tokenizer::from_file(steer::test::default_model_dir() + "/tokenizer.json");
 }
 
 const char* kSmolSystem = "You are a helpful AI assistant named SmolLM, trained by Hugging Face";

@@ -2,6 +2,8 @@
 // manifest.json names each raw little-endian row-major array's file, dtype and shape.
 #pragma once
 
+#include "test_support.hpp"
+
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
@@ -14,9 +16,7 @@
 namespace vec_test {
 
 inline std::string fixture_dir() {
-  const char* root = std::getenv("STEER_FIXTURE_DIR");
-  if (root == nullptr) throw std::runtime_error("STEER_FIXTURE_DIR is not set (run via ctest)");
-  return std::string(root) + "/vec";
+  return steer::test::fixture_dir() + "/vec";
 }
 
 template <typename Scalar>
@@ -58,17 +58,3 @@ inline double abs_cos(const A& a, const B& b) {
 
 }  // namespace vec_test
 
-/// Expects `statement` to throw steer::Error whose message contains every listed fragment.
-#define EXPECT_STEER_ERROR(statement, ...)                                              \
-  do {                                                                                  \
-    try {                                                                               \
-      statement;                                                                        \
-      ADD_FAILURE() << "expected steer::Error from " #statement;                        \
-    } catch (const steer::Error& error) {                                               \
-      const std::string message = error.what();                                         \
-      for (const char* fragment : {__VA_ARGS__}) {                                      \
-        EXPECT_NE(message.find(fragment), std::string::npos)                            \
-            << "message: " << message << "\nmissing: " << fragment;                     \
-      }                                                                                 \
-    }                                                                                   \
-  } while (false)
