@@ -20,6 +20,10 @@ if [ ! -f "$cache/.steer-complete" ]; then
   "$ROOT/.venv/bin/python" "$ROOT/tools/default_model.py" --out "$cache/hf"
   "$ROOT/.venv/bin/python" "$ROOT/tools/export_model.py" --hf "$cache/hf" --out "$cache/model"
   touch "$cache/.steer-complete"
+  # Exports made by older versions of the tools are no longer used by this checkout.
+  for old in "$STEER_CACHE_DIR/models/$NAME"-*; do
+    [ "$old" != "$cache" ] && rm -rf "$old"
+  done
 fi
 mkdir -p "$ROOT/models/hf"
 ln -sfn "$cache/model" "$ROOT/models/$NAME"
