@@ -1,7 +1,9 @@
-// The main example until generation lands: load a model directory, print its layout, and
-// show the top next tokens of one forward pass over a prompt.
+// The main example until the steering examples land: load a model directory, print its
+// layout, show the top next tokens of one forward pass over a prompt, and answer a chat
+// question (streamed token by token).
 //
-//   hello_model MODEL_DIR [PROMPT] [--device cpu|cuda] [--dtype float32|float16|bfloat16]
+//   hello_model MODEL_DIR [PROMPT] [--chat QUESTION] [--device cpu|cuda]
+//               [--dtype float32|float16|bfloat16]
 #include <iomanip>
 #include <iostream>
 #include <string>
@@ -10,12 +12,15 @@
 
 int main(int argc, char** argv) {
   std::string directory, prompt = "The capital of France is";
+  std::string question = "What is the capital of France?";
   steer::ModelOptions options;
   try {
     for (int i = 1; i < argc; ++i) {
       const std::string arg = argv[i];
       if (arg == "--device" && i + 1 < argc) {
         options.device(steer::parse_device(argv[++i]));
+      } else if (arg == "--chat" && i + 1 < argc) {
+        question = argv[++i];
       } else if (arg == "--dtype" && i + 1 < argc) {
         options.dtype(steer::parse_dtype(argv[++i]));
       } else if (directory.empty()) {
@@ -25,7 +30,7 @@ int main(int argc, char** argv) {
       }
     }
     if (directory.empty()) {
-      std::cerr << "usage: hello_model MODEL_DIR [PROMPT] [--device D] [--dtype T]\n";
+      std::cerr << "usage: hello_model MODEL_DIR [PROMPT] [--chat QUESTION] [--device D] [--dtype T]\n";
       return 2;
     }
     const auto model = steer::Model::load(directory, options);
@@ -52,6 +57,17 @@ int main(int argc, char** argv) {
       std::cout << "  " << std::setw(6) << id << "  p=" << std::fixed << std::setprecision(3)
                 << std::get<0>(top)[k].item<float>() << "  \"" << tokenizer.decode({id})
                 << "\"\n";
+    }
+
+    if (config.chat_format != "none") {
+      const auto chat = tokenizer.apply_chat_template({{"user", question}},
+                                                      /*add_generation_prompt=*/true);
+      std::cout << "\nuser       " << question << "\nassistant  " << std::flush;
+      const auto answer = model.generate(
+          chat, steer::GenerateOptions().max_new_tokens(96).on_token(
+                    [](const steer::TokenEvent& e) { std::cout << e.text << std::flush; }));
+      std::cout << "\n           (" << answer.ids.size() << " tokens, stopped by "
+                << answer.stop_reason << ")\n";
     }
     return 0;
   } catch (const steer::Error& e) {

@@ -15,6 +15,7 @@
 #include <torch/torch.h>
 
 #include "steer/error.hpp"
+#include "steer/generate.hpp"
 #include "steer/model_config.hpp"
 #include "steer/tokenizer.hpp"
 
@@ -88,6 +89,16 @@ class Model {
   /// with t = 1.
   torch::Tensor logits_cached(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                               KvCache& cache) const;
+
+  /// Generates a continuation of each prompt (see generate.hpp): a batch is left-padded and
+  /// runs together. Example:
+  /// `model.generate("I hate you because", GenerateOptions().max_new_tokens(20)).text`
+  Generation generate(const std::string& prompt, const GenerateOptions& options = {}) const;
+  std::vector<Generation> generate(const std::vector<std::string>& prompts,
+                                   const GenerateOptions& options = {}) const;
+  /// As above, from token ids (a ragged batch is padded).
+  std::vector<Generation> generate(const std::vector<std::vector<int64_t>>& prompts,
+                                   const GenerateOptions& options = {}) const;
 
  private:
   Model() = default;
@@ -344,6 +355,25 @@ inline torch::Tensor Model::logits_cached(const torch::Tensor& input_ids,
   }
   cache.length += t;
   return logits;
+}
+
+inline std::vector<Generation> Model::generate(const std::vector<std::vector<int64_t>>& prompts,
+                                               const GenerateOptions& options) const {
+  return detail::generate_batch(*this, prompts, options);
+}
+
+inline std::vector<Generation> Model::generate(const std::vector<std::string>& prompts,
+                                               const GenerateOptions& options) const {
+  std::vector<std::vector<int64_t>> lists;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    lists.push_back(tokenizer_->encode(prompts[i]));
+    STEER_CHECK(!lists.back().empty(), "generate: prompt ", i, " is empty (it has no token)");
+  }
+  return generate(lists, options);
+}
+
+inline Generation Model::generate(const std::string& prompt, const GenerateOptions& options) const {
+  return generate(std::vector<std::string>{prompt}, options).front();
 }
 
 }  // namespace steer

@@ -3,6 +3,7 @@
 
 #include "steer/chat_template.hpp"
 #include "steer/error.hpp"
+#include "steer/generate.hpp"
 #include "steer/io/safetensors.hpp"
 #include "steer/model.hpp"
 #include "steer/model_config.hpp"
