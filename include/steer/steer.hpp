@@ -2,6 +2,7 @@
 #pragma once
 
 #include "steer/chat_template.hpp"
+#include "steer/eigen_bridge.hpp"
 #include "steer/error.hpp"
 #include "steer/io/safetensors.hpp"
 #include "steer/model.hpp"
