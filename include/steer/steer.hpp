@@ -7,5 +7,6 @@
 #include "steer/io/safetensors.hpp"
 #include "steer/model.hpp"
 #include "steer/model_config.hpp"
+#include "steer/steering_vector.hpp"
 #include "steer/tokenizer.hpp"
 #include "steer/version.hpp"
