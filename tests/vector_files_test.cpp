@@ -262,6 +262,10 @@ TEST(ControlVector, RefusesFilesThatAreNotControlVectors) {
   steer::io::write_gguf(path, file);
   EXPECT_STEER_ERROR(steer::io::read_control_vector(path), "layer 3 has a non-finite value (nan) "
                      "at index 1");
+  file.tensors.back() = {"direction.02", torch::ones({4})};
+  steer::io::write_gguf(path, file);
+  EXPECT_STEER_ERROR(steer::io::read_control_vector(path), "two tensors name layer 2",
+                     "'direction.02'");
 }
 
 TEST(VectorSafetensors, RoundTripKeepsDirectionsAndOrigin) {

@@ -221,7 +221,10 @@ inline SteeringVector read_control_vector(const std::string& path) {
   try {
     out = SteeringVector(d_model, origin);
     for (const auto& [name, tensor] : file.tensors) {
-      out.set(detail::direction_layer(name), tensor);
+      const auto layer = detail::direction_layer(name);
+      STEER_CHECK(!out.has(layer), "two tensors name layer ", layer, " ('", name,
+                  "' and an earlier one with leading zeros)");
+      out.set(layer, tensor);
     }
     out.check("SteeringVector::check");
   } catch (const Error& e) {
@@ -321,7 +324,12 @@ inline SteeringVector read_vector_safetensors(const std::string& path) {
   SteeringVector out;
   try {
     out = SteeringVector(d_model, origin);
-    for (const auto& [name, tensor] : file.tensors) out.set(detail::direction_layer(name), tensor);
+    for (const auto& [name, tensor] : file.tensors) {
+      const auto layer = detail::direction_layer(name);
+      STEER_CHECK(!out.has(layer), "two tensors name layer ", layer, " ('", name,
+                  "' and another with leading zeros)");
+      out.set(layer, tensor);
+    }
     out.check("SteeringVector::check");
   } catch (const Error& e) {
     throw Error(concat(call, ": ", path, ": ", e.what()));
