@@ -133,8 +133,15 @@ inline Safetensors read_safetensors(const std::string& path) {
     for (const auto& dim : entry["shape"]) {
       STEER_CHECK(dim.is_number_unsigned(), "read_safetensors: tensor '", name, "' in ", path,
                   " has a shape entry that is not a non-negative integer: ", dim.dump());
-      shape.push_back(dim.get<int64_t>());
-      count *= dim.get<uint64_t>();
+      // Cap by the file size before multiplying: a corrupt shape must not overflow the count
+      // (which could then pass the size check) or allocate more than the file holds.
+      const auto extent = dim.get<uint64_t>();
+      STEER_CHECK(extent <= file_size && (extent == 0 || count <= file_size / extent),
+                  "read_safetensors: tensor '", name, "' in ", path, " has shape ",
+                  entry["shape"].dump(), " which holds more values than the file has bytes (",
+                  file_size, "; corrupt header?)");
+      shape.push_back(static_cast<int64_t>(extent));
+      count *= extent;
     }
     const auto& offsets = entry["data_offsets"];
     STEER_CHECK(offsets[0].is_number_unsigned() && offsets[1].is_number_unsigned(),
