@@ -10,22 +10,13 @@
 
 namespace fs = std::filesystem;
 using steer::test::fixture_dir;
+using steer::test::read_bytes;
+using steer::test::write_bytes;
 
 namespace {
 
 std::string scratch(const std::string& name) {
-  const auto dir = fs::path(fixture_dir()) / "safetensors-scratch";
-  fs::create_directories(dir);
-  return (dir / name).string();
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
+  return steer::test::scratch_path("safetensors-scratch", name);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 #pragma once
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <initializer_list>
 #include <string>
 
@@ -26,6 +28,23 @@ inline std::string fixture_dir() { return existing_dir("fixture directory", STEE
 /// The default model's directory (./scripts/test.sh exports it).
 inline std::string default_model_dir() {
   return existing_dir("default model directory", STEER_TEST_DEFAULT_MODEL);
+}
+
+/// A path `name` in the directory `subdir` of the fixture directory (created if needed), for
+/// files a test writes.
+inline std::string scratch_path(const std::string& subdir, const std::string& name) {
+  const auto dir = std::filesystem::path(fixture_dir()) / subdir;
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
+}
+
+inline std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+inline void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << bytes;
 }
 
 }  // namespace steer::test

@@ -17,23 +17,13 @@
 
 namespace fs = std::filesystem;
 using steer::test::fixture_dir;
+using steer::test::read_bytes;
+using steer::test::write_bytes;
 
 namespace {
 
 std::string scratch(const std::string& name) {
-  const auto dir = fs::path(fixture_dir()) / "vector-fuzz";
-  fs::create_directories(dir);
-  return (dir / name).string();
-}
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const std::string& path, const std::string& bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  return steer::test::scratch_path("vector-fuzz", name);
 }
 
 /// One random mutation of `bytes`; `what` says which, for the failure message.

@@ -96,6 +96,27 @@ inline int64_t metadata_int(const std::string& value, const std::string& key,
   return std::stoll(value);
 }
 
+/// The SteeringVector of a file's `direction.N` tensors (a map or a list of name-tensor
+/// pairs); an error names the call and the file.
+template <typename NamedTensors>
+SteeringVector vector_from_directions(const std::string& call, const std::string& path,
+                                      int64_t d_model, const VectorOrigin& origin,
+                                      const NamedTensors& tensors) {
+  try {
+    SteeringVector out(d_model, origin);
+    for (const auto& [name, tensor] : tensors) {
+      const auto layer = direction_layer(name);
+      STEER_CHECK(!out.has(layer), "two tensors name layer ", layer, " ('", name,
+                  "' and another with leading zeros)");
+      out.set(layer, tensor);
+    }
+    out.check("SteeringVector::check");
+    return out;
+  } catch (const Error& e) {
+    throw Error(steer::detail::concat(call, ": ", path, ": ", e.what()));
+  }
+}
+
 }  // namespace detail
 
 inline void write_control_vector(const std::string& path, const SteeringVector& vector,
@@ -217,20 +238,7 @@ inline SteeringVector read_control_vector(const std::string& path) {
                 " says steer.d_model=", stored_d_model->as_int(), " but its directions have ",
                 d_model, " values");
   }
-  SteeringVector out;
-  try {
-    out = SteeringVector(d_model, origin);
-    for (const auto& [name, tensor] : file.tensors) {
-      const auto layer = detail::direction_layer(name);
-      STEER_CHECK(!out.has(layer), "two tensors name layer ", layer, " ('", name,
-                  "' and an earlier one with leading zeros)");
-      out.set(layer, tensor);
-    }
-    out.check("SteeringVector::check");
-  } catch (const Error& e) {
-    throw Error(concat(call, ": ", path, ": ", e.what()));
-  }
-  return out;
+  return detail::vector_from_directions(call, path, d_model, origin, file.tensors);
 }
 
 inline void write_vector_safetensors(const std::string& path, const SteeringVector& vector) {
@@ -321,20 +329,7 @@ inline SteeringVector read_vector_safetensors(const std::string& path) {
     STEER_CHECK(stored == d_model, call, ": ", path, " says steer.d_model=", stored,
                 " but its directions have ", d_model, " values");
   }
-  SteeringVector out;
-  try {
-    out = SteeringVector(d_model, origin);
-    for (const auto& [name, tensor] : file.tensors) {
-      const auto layer = detail::direction_layer(name);
-      STEER_CHECK(!out.has(layer), "two tensors name layer ", layer, " ('", name,
-                  "' and another with leading zeros)");
-      out.set(layer, tensor);
-    }
-    out.check("SteeringVector::check");
-  } catch (const Error& e) {
-    throw Error(concat(call, ": ", path, ": ", e.what()));
-  }
-  return out;
+  return detail::vector_from_directions(call, path, d_model, origin, file.tensors);
 }
 
 inline SteeringVector read_steering_vector(const std::string& path) {
