@@ -1,6 +1,7 @@
 // Hooks: recorded activations and steered logits against transformers (reference made at test
 // time by tests/fixtures/make_hook_fixtures.py), ablation, padding, KV cache vs full recompute,
 // enable / detach / order, and the errors users see.
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,7 @@ void expect_records_match(const std::string& model_dir, const std::string& ref_n
   }
   const auto logits = model.logits(ids);
   EXPECT_LE(max_abs_diff(logits, ref.at("logits")), 1e-4);
+  double worst = 0;
   for (auto& [name, record] : records) {
     SCOPED_TRACE(name);
     ASSERT_EQ(record->calls(), 1);
@@ -61,9 +63,12 @@ void expect_records_match(const std::string& model_dir, const std::string& ref_n
     for (int64_t b = 0; b < ids.size(0); ++b) {
       const auto diff = max_abs_diff(record->sequence(b), expected[b]);
       EXPECT_LE(diff, tolerance) << name << " sequence " << b;
+      worst = std::max(worst, diff);
     }
     EXPECT_TRUE(torch::equal(record->positions(0), torch::arange(ids.size(1))));
   }
+  ::testing::Test::RecordProperty("max_abs_diff", std::to_string(worst));
+  std::printf("[ record  ] %s: max |difference| vs transformers %.3g\n", ref_name.c_str(), worst);
 }
 
 TEST(HooksRecord, TinyLlamaMatchesTransformers) {
@@ -87,7 +92,10 @@ void expect_add_matches(const std::string& model_dir, const std::string& ref_nam
     const auto name = std::string(site) + "." + layer;
     SCOPED_TRACE(name);
     auto handle = steer::hook(model, name, steer::Add(ref.at("vector"), c));
-    EXPECT_LE(max_abs_diff(model.logits(ref.at("ids")), ref.at("add." + name)), tolerance);
+    const auto diff = max_abs_diff(model.logits(ref.at("ids")), ref.at("add." + name));
+    EXPECT_LE(diff, tolerance);
+    std::printf("[ add     ] %s %s: max |logit difference| vs transformers %.3g\n",
+                ref_name.c_str(), name.c_str(), diff);
   }
   EXPECT_LE(max_abs_diff(model.logits(ref.at("ids")), ref.at("logits")), 1e-4);
 }
@@ -384,31 +392,6 @@ TEST(HooksPoints, ModulePathAndInstrumentationOff) {
   model.logits(ids);
   EXPECT_TRUE(torch::equal(post->sequence(1), pre->sequence(1)));
   EXPECT_TRUE(torch::equal(post->sequence(1), block->sequence(1)));
-}
-
-// ----------------------------------------------------------------------------- CUDA (label gpu)
-
-TEST(HooksGpu, CudaMatchesCpu) {
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "CUDA is not available";
-  const auto cpu = steer::Model::load(tiny("llama"));
-  const auto gpu = steer::Model::load(tiny("llama"), steer::ModelOptions().device(torch::kCUDA));
-  const auto batch = padded_batch(cpu, {7, 4}, 11);
-  const auto v = torch::randn({cpu.d_model()});
-  for (const auto& [name, positions] : all_selections()) {
-    SCOPED_TRACE(name);
-    auto a = steer::hook(cpu, "resid_post.1", steer::Add(v, 2.0), positions);
-    auto b = steer::hook(gpu, "resid_post.1", steer::Add(v, 2.0), positions);
-    auto ra = steer::hook(cpu, "mlp_out.2", steer::Record(), positions);
-    auto rb = steer::hook(gpu, "mlp_out.2", steer::Record(steer::RecordOptions().to_host(true)),
-                          positions);
-    const auto expected = cached_logits(cpu, batch.ids, batch.mask, 4);
-    const auto got = cached_logits(gpu, batch.ids, batch.mask, 4);
-    const auto real = batch.mask.to(torch::kBool);
-    EXPECT_LE(max_abs_diff(expected.index({real}), got.cpu().index({real})), 1e-4);
-    if (name != "generated" || true) {
-      EXPECT_LE(max_abs_diff(ra->sequence(0), rb->sequence(0)), 1e-4);
-    }
-  }
 }
 
 }  // namespace
