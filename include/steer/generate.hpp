@@ -185,7 +185,7 @@ std::vector<Generation> generate_batch(const ModelT& model,
   // Logits of the last position of every sequence after `new_ids` joined the batch.
   const auto last_logits = [&](const torch::Tensor& new_ids) {
     const auto all = options.use_cache() ? model.logits_cached(new_ids, mask, cache)
-                                         : model.logits(ids, mask);
+                                         : model.logits(ids, mask, prompt_length);
     return all.select(1, all.size(1) - 1).to(torch::kCPU, torch::kFloat32);
   };
   torch::Tensor next_logits = last_logits(ids);

@@ -14,6 +14,8 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include "steer/call_layout.hpp"
+#include "steer/detail/instrument.hpp"
 #include "steer/error.hpp"
 #include "steer/generate.hpp"
 #include "steer/model_config.hpp"
@@ -28,6 +30,9 @@ struct ModelOptions {
   TORCH_ARG(torch::Device, device) = torch::kCPU;
   /// float32, float16 or bfloat16. Default: float32.
   TORCH_ARG(torch::Dtype, dtype) = torch::kFloat32;
+  /// Insert steer's hook taps into the module at load (see docs/hooks.md). Without them no
+  /// hook can be attached; the switch exists to measure their cost. Default: true.
+  TORCH_ARG(bool, instrument) = true;
 };
 
 /// Parses "float32" / "fp32", "float16" / "fp16" / "half", "bfloat16" / "bf16".
@@ -42,6 +47,10 @@ struct KvCache {
   torch::Tensor k;
   torch::Tensor v;
   int64_t length = 0;
+  /// Leading columns (cached and new tokens, padding included) that are the prompt, for
+  /// Positions::prompt() / generated(). -1 until the first call on the cache (the prefill)
+  /// sets it to that call's token count; set it before the prefill to choose otherwise.
+  int64_t prompt_length = -1;
 
   int64_t batch() const { return k.size(1); }
   int64_t capacity() const { return k.size(3); }
@@ -74,11 +83,18 @@ class Model {
   const std::vector<std::string>& module_paths() const { return module_paths_; }
   /// The TorchScript module itself (for the hook layer and for advanced use).
   torch::jit::Module& module() { return module_; }
+  /// The hook taps of this model (for steer's hook layer, steer/hooks.hpp); nullptr when the
+  /// model was loaded with ModelOptions().instrument(false).
+  detail::HookTable* hook_table() const { return hooks_.get(); }
+  /// Shared ownership of the hook taps, so that hook handles can outlive a Model copy.
+  std::weak_ptr<detail::HookTable> hook_table_owner() const { return hooks_; }
 
   /// Logits [B, T, vocab] for token ids [B, T] (int64) by full recompute. attention_mask
   /// [B, T] marks real tokens with 1 and left padding with 0 (default: all ones).
-  torch::Tensor logits(const torch::Tensor& input_ids,
-                       const torch::Tensor& attention_mask = {}) const;
+  /// prompt_length: how many leading columns are the prompt, for hooks with
+  /// Positions::prompt() / generated() (default -1: every column is prompt).
+  torch::Tensor logits(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {},
+                       int64_t prompt_length = -1) const;
 
   /// An empty cache for `batch` sequences of up to `capacity` tokens, on the model's device.
   KvCache make_cache(int64_t batch, int64_t capacity) const;
@@ -104,7 +120,9 @@ class Model {
   Model() = default;
   void check_ids(const char* call, const torch::Tensor& ids) const;
   torch::Tensor checked_mask(const char* call, const torch::Tensor& mask, int64_t batch,
-                             int64_t length) const;
+                             int64_t length, int64_t* longest = nullptr) const;
+  torch::jit::IValue run(const char* call, const std::string& method,
+                         std::vector<torch::jit::IValue> inputs, const CallLayout& layout) const;
 
   ModelConfig config_;
   ModelOptions options_;
@@ -113,6 +131,7 @@ class Model {
   mutable torch::jit::Module module_;
   std::map<std::string, torch::jit::Module> submodules_;
   std::vector<std::string> module_paths_;
+  std::shared_ptr<detail::HookTable> hooks_;
 };
 
 // ----------------------------------------------------------------------------- implementation
@@ -199,6 +218,8 @@ inline Model Model::load(const std::string& directory, const ModelOptions& optio
                                " (hint: corrupt or truncated file? re-export the model)"));
   }
   model.module_.eval();
+  // Taps go in before the first forward call: the executor ignores later graph edits.
+  if (options.instrument()) model.hooks_ = detail::instrument(model.module_, c.layers);
 
   for (const auto& named : model.module_.named_modules()) {
     if (named.name.empty()) continue;
@@ -285,11 +306,13 @@ inline void Model::check_ids(const char* call, const torch::Tensor& ids) const {
 }
 
 inline torch::Tensor Model::checked_mask(const char* call, const torch::Tensor& mask,
-                                         int64_t batch, int64_t length) const {
+                                         int64_t batch, int64_t length,
+                                         int64_t* longest_out) const {
   const auto check_positions = [&](int64_t longest) {
     STEER_CHECK(config_.max_positions <= 0 || longest <= config_.max_positions, call,
                 ": a sequence has ", longest, " tokens but the model has positions for ",
                 config_.max_positions);
+    if (longest_out != nullptr) *longest_out = longest;
   };
   if (!mask.defined()) {
     check_positions(length);
@@ -306,16 +329,37 @@ inline torch::Tensor Model::checked_mask(const char* call, const torch::Tensor& 
   return as_long.to(device());
 }
 
-inline torch::Tensor Model::logits(const torch::Tensor& input_ids,
-                                   const torch::Tensor& attention_mask) const {
-  check_ids("Model::logits", input_ids);
-  auto mask = checked_mask("Model::logits", attention_mask, input_ids.size(0), input_ids.size(1));
+inline torch::jit::IValue Model::run(const char* call, const std::string& method,
+                                     std::vector<torch::jit::IValue> inputs,
+                                     const CallLayout& layout) const {
   c10::InferenceMode guard;
+  detail::CallGuard call_guard(layout);
   try {
-    return module_.forward({input_ids.to(device()), mask}).toTensor();
-  } catch (const c10::Error& e) {
-    throw Error(detail::concat("Model::logits: the model failed: ", detail::torch_message(e)));
+    return module_.get_method(method)(std::move(inputs));
+  } catch (const std::exception& e) {
+    // A hook's steer::Error reaches here wrapped by the interpreter: rethrow the original.
+    if (auto error = detail::call_state().error) {
+      detail::call_state().error = nullptr;
+      std::rethrow_exception(error);
+    }
+    const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
+    throw Error(detail::concat(call, ": the model failed: ",
+                               torch_error ? detail::torch_message(*torch_error) : e.what()));
   }
+}
+
+inline torch::Tensor Model::logits(const torch::Tensor& input_ids,
+                                   const torch::Tensor& attention_mask,
+                                   int64_t prompt_length) const {
+  const char* call = "Model::logits";
+  check_ids(call, input_ids);
+  const auto t = input_ids.size(1);
+  int64_t longest = t;
+  auto mask = checked_mask(call, attention_mask, input_ids.size(0), t, &longest);
+  const bool padded = attention_mask.defined() && mask.sum().item<int64_t>() != mask.numel();
+  const CallLayout layout(mask, /*past_length=*/0, t, prompt_length, longest, padded,
+                          /*full_sequence=*/true);
+  return run(call, "forward", {input_ids.to(device()), mask}, layout).toTensor();
 }
 
 inline KvCache Model::make_cache(int64_t batch, int64_t capacity) const {
@@ -343,16 +387,15 @@ inline torch::Tensor Model::logits_cached(const torch::Tensor& input_ids,
               input_ids.size(0), " but the cache was made for batch ", cache.batch());
   STEER_CHECK(cache.length + t <= cache.capacity(), call, ": ", t, " new tokens after ",
               cache.length, " cached ones exceed the cache capacity ", cache.capacity());
-  auto mask = checked_mask(call, attention_mask, input_ids.size(0), cache.length + t);
-  c10::InferenceMode guard;
-  torch::Tensor logits;
-  try {
-    logits = module_.get_method("forward_cached")(
-                        {input_ids.to(device()), mask, cache.k, cache.v, cache.length})
-                 .toTensor();
-  } catch (const c10::Error& e) {
-    throw Error(detail::concat(call, ": the model failed: ", detail::torch_message(e)));
-  }
+  int64_t longest = cache.length + t;
+  auto mask = checked_mask(call, attention_mask, input_ids.size(0), cache.length + t, &longest);
+  if (cache.prompt_length < 0) cache.prompt_length = cache.length + t;
+  const bool padded = attention_mask.defined() && mask.sum().item<int64_t>() != mask.numel();
+  const CallLayout layout(mask, cache.length, t, cache.prompt_length, longest, padded,
+                          /*full_sequence=*/false);
+  auto logits = run(call, "forward_cached",
+                    {input_ids.to(device()), mask, cache.k, cache.v, cache.length}, layout)
+                    .toTensor();
   cache.length += t;
   return logits;
 }

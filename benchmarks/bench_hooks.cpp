@@ -1,0 +1,114 @@
+// Cost of steer's hook layer on the default model, CPU: the same forward pass uninstrumented
+// (ModelOptions().instrument(false)), instrumented with no hook attached, with one Add hook,
+// with Add on every layer, and with Record of resid_post on every layer. Run the arms
+// interleaved: --benchmark_enable_random_interleaving=true --benchmark_repetitions=N
+// (see docs/performance.md, "Hook layer").
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+#include <steer/steer.hpp>
+
+namespace {
+
+std::string model_dir() {
+  const char* dir = std::getenv("STEER_DEFAULT_MODEL");
+  return dir ? dir : "models/smollm2-135m-instruct";
+}
+
+const steer::Model& instrumented() {
+  static const steer::Model model = steer::Model::load(model_dir());
+  return model;
+}
+const steer::Model& bare() {
+  static const steer::Model model =
+      steer::Model::load(model_dir(), steer::ModelOptions().instrument(false));
+  return model;
+}
+
+enum Arm { kBare, kNoHook, kAddOne, kAddAll, kRecordAll };
+
+// The hooks of an arm, attached for the benchmark's lifetime.
+struct ArmHooks {
+  std::vector<steer::HookHandle<steer::Add>> adds;
+  std::vector<steer::HookHandle<steer::Record>> records;
+  int64_t calls_per_forward = 0;
+
+  ArmHooks(Arm arm, const steer::Model& model) {
+    torch::manual_seed(0);
+    const auto v = torch::randn({model.d_model()}) * 0.01;
+    const auto n = model.n_layers();
+    if (arm == kAddOne) adds.push_back(steer::hook(model, steer::HookPoint(steer::Site::resid_post, n / 2), steer::Add(v, 1.0)));
+    for (int64_t l = 0; l < n; ++l) {
+      if (arm == kAddAll) adds.push_back(steer::hook(model, steer::HookPoint(steer::Site::resid_post, l), steer::Add(v, 1.0)));
+      if (arm == kRecordAll) {
+        records.push_back(steer::hook(model, steer::HookPoint(steer::Site::resid_post, l),
+                                      steer::Record(), steer::Positions::last()));
+      }
+    }
+    calls_per_forward = static_cast<int64_t>(adds.size() + records.size());
+  }
+  void clear() {
+    for (auto& r : records) r->clear();
+  }
+};
+
+const steer::Model& model_for(Arm arm) { return arm == kBare ? bare() : instrumented(); }
+
+torch::Tensor prompt(int64_t batch, int64_t length) {
+  torch::manual_seed(1);
+  return torch::randint(0, instrumented().vocab_size(), {batch, length}, torch::kInt64);
+}
+
+void set_counters(benchmark::State& state, const ArmHooks& hooks) {
+  state.counters["hook_calls"] = static_cast<double>(hooks.calls_per_forward);
+}
+
+// One cached decode step, batch 1, after a 128-token prefill.
+void BM_DecodeStep(benchmark::State& state) {
+  const auto arm = static_cast<Arm>(state.range(0));
+  const auto& model = model_for(arm);
+  ArmHooks hooks(arm, model);
+  auto cache = model.make_cache(1, 129);
+  const auto mask = torch::ones({1, 129}, torch::kInt64);
+  model.logits_cached(prompt(1, 128), mask.slice(1, 0, 128), cache);
+  const auto next = prompt(1, 1);
+  for (int i = 0; i < 3; ++i) {  // warm-up: the executor profiles and optimizes first
+    cache.length = 128;
+    model.logits_cached(next, mask, cache);
+  }
+  for (auto _ : state) {
+    cache.length = 128;
+    benchmark::DoNotOptimize(model.logits_cached(next, mask, cache));
+    hooks.clear();
+  }
+  set_counters(state, hooks);
+}
+
+// Prefill of a [8, 128] prompt by full recompute.
+void BM_Prefill8x128(benchmark::State& state) {
+  const auto arm = static_cast<Arm>(state.range(0));
+  const auto& model = model_for(arm);
+  ArmHooks hooks(arm, model);
+  const auto ids = prompt(8, 128);
+  model.logits(ids);  // warm-up
+  hooks.clear();
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(model.logits(ids));
+    hooks.clear();
+  }
+  set_counters(state, hooks);
+}
+
+void arms(benchmark::internal::Benchmark* b) {
+  b->ArgName("arm");
+  for (int arm : {kBare, kNoHook, kAddOne, kAddAll, kRecordAll}) b->Arg(arm);
+}
+
+BENCHMARK(BM_DecodeStep)->Apply(arms)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
+BENCHMARK(BM_Prefill8x128)->Apply(arms)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+
+}  // namespace
+
+BENCHMARK_MAIN();

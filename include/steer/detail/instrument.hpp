@@ -1,0 +1,320 @@
+// Instrumentation of a loaded TorchScript module: a custom JIT op `steer::tap` inserted into
+// the forward graph of every submodule type before the first call, and the tables that route
+// each tap (module object, kind) to the C++ hooks attached there. Internal to steer.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <exception>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <torch/csrc/jit/api/function_impl.h>
+#include <torch/csrc/jit/ir/ir.h>
+#include <torch/csrc/jit/runtime/operator.h>
+#include <torch/script.h>
+
+#include "steer/call_layout.hpp"
+#include "steer/hook_point.hpp"
+
+namespace steer::detail {
+
+/// Which value of a module a tap sees.
+enum TapKind : int64_t {
+  kTapOutput = 0,  ///< the module's return value (every module type)
+  kTapInput = 1,   ///< the first argument after self (block types: resid_pre)
+  kTapMid = 2,     ///< the input of the MLP's pre-norm inside the block (resid_mid)
+  kTapKinds = 3
+};
+
+/// One attached hook, type-erased. run() gets the activation and returns the new one.
+class HookBase {
+ public:
+  explicit HookBase(HookPoint point) : point_(std::move(point)) {}
+  virtual ~HookBase() = default;
+  virtual torch::Tensor run(const torch::Tensor& x, const CallLayout& layout) = 0;
+  const HookPoint& point() const { return point_; }
+  std::atomic<bool> enabled{true};
+
+ private:
+  HookPoint point_;
+};
+
+using HookList = std::vector<std::shared_ptr<HookBase>>;
+
+/// The hooks at one tap of one module object, in the order added. Readers take a snapshot of
+/// the list; writers replace it (copy on write).
+struct Slot {
+  std::atomic<int> count{0};
+  std::mutex mutex;
+  std::shared_ptr<const HookList> hooks = std::make_shared<HookList>();
+
+  std::shared_ptr<const HookList> snapshot() {
+    std::lock_guard<std::mutex> lock(mutex);
+    return hooks;
+  }
+};
+
+/// Taps of one module object.
+struct Instance {
+  Slot slots[kTapKinds];
+  bool has_tap[kTapKinds] = {false, false, false};
+};
+
+/// Process-wide map from module object to its taps (the op sees only the object), plus the
+/// count of attached hooks in the whole process: with none attached, a tap costs one atomic load.
+struct Registry {
+  std::shared_mutex mutex;
+  std::unordered_map<const c10::ivalue::Object*, Instance*> instances;
+  std::atomic<int64_t> attached{0};
+};
+
+inline Registry& registry() {
+  static Registry r;
+  return r;
+}
+
+/// The call in progress on this thread (set by Model around each forward), and an error
+/// thrown by a hook, kept so that Model rethrows it unchanged instead of the JIT's wrapper.
+struct CallState {
+  const CallLayout* layout = nullptr;
+  std::exception_ptr error;
+};
+
+inline CallState& call_state() {
+  thread_local CallState state;
+  return state;
+}
+
+/// Sets the call layout of this thread for the lifetime of the guard.
+class CallGuard {
+ public:
+  explicit CallGuard(const CallLayout& layout) : previous_(call_state().layout) {
+    call_state().layout = &layout;
+    call_state().error = nullptr;
+  }
+  ~CallGuard() { call_state().layout = previous_; }
+  CallGuard(const CallGuard&) = delete;
+  CallGuard& operator=(const CallGuard&) = delete;
+
+ private:
+  const CallLayout* previous_;
+};
+
+/// Runs the hooks of one slot on x.
+inline torch::Tensor run_slot(Slot& slot, torch::Tensor x) {
+  const auto hooks = slot.snapshot();
+  auto& state = call_state();
+  std::optional<CallLayout> fallback;
+  const CallLayout* layout = state.layout;
+  if (layout == nullptr) {
+    // Called outside Model (module() used directly): one unpadded sequence per row.
+    const auto t = x.dim() >= 2 ? x.size(1) : 1;
+    const auto b = x.dim() >= 2 ? x.size(0) : 1;
+    fallback.emplace(torch::ones({b, t}, torch::TensorOptions().dtype(torch::kInt64)
+                                             .device(x.device())),
+                     0, t, -1, t, false, true);
+    layout = &*fallback;
+  }
+  for (const auto& hook : *hooks) {
+    if (!hook->enabled.load(std::memory_order_relaxed)) continue;
+    x = hook->run(x, *layout);
+  }
+  return x;
+}
+
+/// The op: steer::tap(Any self, Tensor x, int kind) -> Tensor.
+inline void tap_operation(torch::jit::Stack& stack) {
+  auto& r = registry();
+  if (r.attached.load(std::memory_order_relaxed) == 0) {
+    torch::jit::drop(stack, 1);                         // kind
+    auto x = torch::jit::pop(stack);                    // x
+    stack.back() = std::move(x);                        // replaces self
+    return;
+  }
+  const auto kind = stack.back().toInt();
+  torch::Tensor x = stack[stack.size() - 2].toTensor();
+  const auto* object = &stack[stack.size() - 3].toObjectRef();
+  Instance* instance = nullptr;
+  {
+    std::shared_lock<std::shared_mutex> lock(r.mutex);
+    auto found = r.instances.find(object);
+    if (found != r.instances.end()) instance = found->second;
+  }
+  if (instance != nullptr && instance->slots[kind].count.load(std::memory_order_relaxed) > 0) {
+    try {
+      x = run_slot(instance->slots[kind], std::move(x));
+    } catch (const Error&) {
+      call_state().error = std::current_exception();
+      throw;
+    }
+  }
+  torch::jit::drop(stack, 3);
+  torch::jit::push(stack, std::move(x));
+}
+
+inline c10::Symbol tap_symbol() {
+  static const auto symbol = c10::Symbol::fromQualString("steer::tap");
+  return symbol;
+}
+
+/// Registers steer::tap with the JIT once per process (lazily: no static registrar in a
+/// header; a second copy of steer in another shared library finds it registered).
+inline void register_tap() {
+  static const bool registered = [] {
+    if (torch::jit::getAllOperatorsFor(tap_symbol()).empty()) {
+      torch::jit::registerOperator(torch::jit::Operator(
+          "steer::tap(Any self, Tensor x, int kind) -> Tensor",
+          [](torch::jit::Stack& stack) { tap_operation(stack); },
+          c10::AliasAnalysisKind::CONSERVATIVE));
+    }
+    return true;
+  }();
+  (void)registered;
+}
+
+inline torch::jit::Node* make_tap(torch::jit::Graph& graph, torch::jit::Value* self,
+                                  torch::jit::Value* value, int64_t kind) {
+  auto* k = graph.insertConstant(kind);
+  auto* node = graph.create(tap_symbol(), {self, value, k});
+  node->output()->setType(value->type());
+  graph.insertNode(node);
+  return node;
+}
+
+/// The instrumented module objects of one loaded model, by path.
+class HookTable {
+ public:
+  HookTable() = default;
+  HookTable(const HookTable&) = delete;
+  HookTable& operator=(const HookTable&) = delete;
+  ~HookTable() {
+    auto& r = registry();
+    std::unique_lock<std::shared_mutex> lock(r.mutex);
+    for (auto& [object, instance] : by_object_) {
+      auto found = r.instances.find(object);
+      if (found != r.instances.end() && found->second == instance.get()) r.instances.erase(found);
+      for (auto& slot : instance->slots) r.attached -= slot.count.load();
+    }
+  }
+
+  /// The taps of the module at `path`, or nullptr.
+  Instance* find(const std::string& path) const {
+    auto found = by_path_.find(path);
+    return found == by_path_.end() ? nullptr : found->second;
+  }
+  const std::map<std::string, Instance*>& paths() const { return by_path_; }
+
+  void add(const std::string& path, const c10::ivalue::Object* object, bool taps[kTapKinds]) {
+    auto& instance = by_object_[object];
+    if (!instance) instance = std::make_unique<Instance>();
+    for (int k = 0; k < kTapKinds; ++k) instance->has_tap[k] = taps[k];
+    by_path_[path] = instance.get();
+    auto& r = registry();
+    std::unique_lock<std::shared_mutex> lock(r.mutex);
+    r.instances[object] = instance.get();
+  }
+
+  static void attach(Slot& slot, std::shared_ptr<HookBase> hook) {
+    std::lock_guard<std::mutex> lock(slot.mutex);
+    auto next = std::make_shared<HookList>(*slot.hooks);
+    next->push_back(std::move(hook));
+    slot.hooks = std::move(next);
+    slot.count.fetch_add(1);
+    registry().attached.fetch_add(1);
+  }
+  static void detach(Slot& slot, const HookBase* hook) {
+    std::lock_guard<std::mutex> lock(slot.mutex);
+    auto next = std::make_shared<HookList>();
+    for (const auto& h : *slot.hooks) {
+      if (h.get() != hook) next->push_back(h);
+    }
+    if (next->size() == slot.hooks->size()) return;
+    slot.hooks = std::move(next);
+    slot.count.fetch_sub(1);
+    registry().attached.fetch_sub(1);
+  }
+
+ private:
+  std::map<const c10::ivalue::Object*, std::unique_ptr<Instance>> by_object_;
+  std::map<std::string, Instance*> by_path_;
+};
+
+/// Edits the forward graph of every submodule type of `module` (once per type, before the
+/// first call) and returns the table of its module objects. Every module whose forward returns
+/// a Tensor gets an output tap; the block types of `layers` also get an input tap (resid_pre)
+/// and, where the block calls a known MLP pre-norm, a tap on that call's input (resid_mid).
+inline std::shared_ptr<HookTable> instrument(torch::jit::Module& module,
+                                             const std::vector<LayerLayout>& layers) {
+  register_tap();
+  std::set<std::string> block_paths;
+  for (const auto& l : layers) block_paths.insert(l.block);
+
+  struct TypeTaps {
+    bool taps[kTapKinds] = {false, false, false};
+  };
+  std::map<const c10::ClassType*, TypeTaps> done;
+  auto table = std::make_shared<HookTable>();
+
+  for (const auto& named : module.named_modules()) {
+    if (named.name.empty()) continue;  // the top module: its methods are the entry points
+    const auto& sub = named.value;
+    const auto* type = sub.type().get();
+    const bool is_block = block_paths.count(named.name) > 0;
+    auto it = done.find(type);
+    if (it == done.end()) {
+      TypeTaps taps;
+      if (auto method = sub.find_method("forward")) {
+        auto& graph = *torch::jit::toGraphFunction(method->function()).graph();
+        auto* self = graph.inputs()[0];
+        auto* ret = graph.return_node();
+        auto* out = ret->inputs().size() == 1 ? ret->input(0) : nullptr;
+        if (out != nullptr && out->type()->isSubtypeOf(*c10::TensorType::get())) {
+          torch::jit::WithInsertPoint guard(ret);
+          auto* tap = make_tap(graph, self, out, kTapOutput);
+          ret->replaceInputWith(out, tap->output());
+          taps.taps[kTapOutput] = true;
+        }
+        if (is_block && graph.inputs().size() >= 2 &&
+            graph.inputs()[1]->type()->isSubtypeOf(*c10::TensorType::get())) {
+          auto* in = graph.inputs()[1];
+          torch::jit::WithInsertPoint guard(graph.block()->nodes().front());
+          auto* tap = make_tap(graph, self, in, kTapInput);
+          in->replaceAllUsesAfterNodeWith(tap, tap->output());
+          taps.taps[kTapInput] = true;
+        }
+        if (is_block) {
+          for (auto* node : graph.nodes()) {
+            if (node->kind() != c10::prim::CallMethod || node->inputs().size() < 2) continue;
+            auto* owner = node->input(0)->node();
+            if (owner->kind() != c10::prim::GetAttr || owner->input(0) != self) continue;
+            const auto name = owner->s(c10::attr::name);
+            bool is_norm = false;
+            for (const auto& n : mid_norm_names()) is_norm = is_norm || n == name;
+            if (!is_norm) continue;
+            auto* mid = node->input(1);
+            torch::jit::WithInsertPoint guard(node);
+            auto* tap = make_tap(graph, self, mid, kTapMid);
+            mid->replaceAllUsesAfterNodeWith(tap, tap->output());
+            taps.taps[kTapMid] = true;
+            break;
+          }
+        }
+      }
+      it = done.emplace(type, taps).first;
+    }
+    TypeTaps taps = it->second;
+    if (!is_block) taps.taps[kTapInput] = taps.taps[kTapMid] = false;
+    table->add(named.name, sub._ivalue().get(), taps.taps);
+  }
+  return table;
+}
+
+}  // namespace steer::detail

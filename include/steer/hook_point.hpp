@@ -1,0 +1,144 @@
+// HookPoint: where in a model a hook acts ("resid_post.12", "attn_out.3", or any module path
+// such as "model.layers.3.mlp.down_proj"), and the discovery of a layer layout from module
+// paths. Torch-free.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "steer/error.hpp"
+#include "steer/model_config.hpp"
+
+namespace steer {
+
+/// The named sites of layer L (TransformerLens names):
+/// - resid_pre:  the input of block L (the residual stream before the block);
+/// - resid_mid:  the residual stream after the attention residual add, i.e. the input of the
+///               MLP's pre-norm (Llama `post_attention_layernorm`, GPT-2 `ln_2`);
+/// - resid_post: the output of block L (= resid_pre of layer L+1);
+/// - attn_out:   the output of the attention module (before the residual add);
+/// - mlp_out:    the output of the MLP module (before the residual add);
+/// - module:     the output of the module at `HookPoint::path`.
+enum class Site { resid_pre, resid_mid, resid_post, attn_out, mlp_out, module };
+
+inline const char* site_name(Site site) {
+  switch (site) {
+    case Site::resid_pre: return "resid_pre";
+    case Site::resid_mid: return "resid_mid";
+    case Site::resid_post: return "resid_post";
+    case Site::attn_out: return "attn_out";
+    case Site::mlp_out: return "mlp_out";
+    case Site::module: return "module";
+  }
+  return "?";
+}
+
+/// A hook point: a site of a layer, or the output of a module path. Converts implicitly from
+/// a string, so `hook(model, "resid_post.12", ...)` works.
+/// Example: `HookPoint("resid_pre.0")`, `HookPoint(Site::mlp_out, 3)`,
+/// `HookPoint::module("model.layers.3.mlp.down_proj")`.
+struct HookPoint {
+  Site site = Site::module;
+  int64_t layer = -1;  ///< 0-based; -1 for Site::module
+  std::string path;    ///< module path for Site::module, else empty
+
+  HookPoint() = default;
+  HookPoint(Site s, int64_t l) : site(s), layer(l) {
+    STEER_CHECK(s != Site::module, "HookPoint: use HookPoint::module(path) for a module path");
+    STEER_CHECK(l >= 0, "HookPoint: layer must be >= 0, got ", l);
+  }
+  /// Parses "<site>.<layer>" (site one of resid_pre, resid_mid, resid_post, attn_out,
+  /// mlp_out) or else takes the text as a module path.
+  HookPoint(const std::string& text) { *this = parse(text); }  // NOLINT: implicit on purpose
+  HookPoint(const char* text) : HookPoint(std::string(text)) {}  // NOLINT
+
+  static HookPoint module(std::string path) {
+    STEER_CHECK(!path.empty(), "HookPoint::module: the module path is empty");
+    HookPoint p;
+    p.path = std::move(path);
+    return p;
+  }
+  static HookPoint parse(const std::string& text);
+
+  /// "resid_post.12" or the module path.
+  std::string to_string() const {
+    return site == Site::module ? path : detail::concat(site_name(site), ".", layer);
+  }
+  bool operator==(const HookPoint& o) const {
+    return site == o.site && layer == o.layer && path == o.path;
+  }
+};
+
+inline HookPoint HookPoint::parse(const std::string& text) {
+  STEER_CHECK(!text.empty(), "HookPoint: empty hook point (expected e.g. 'resid_post.12' or a "
+              "module path such as 'model.layers.3.mlp')");
+  const auto dot = text.find('.');
+  const auto head = text.substr(0, dot);
+  for (Site s : {Site::resid_pre, Site::resid_mid, Site::resid_post, Site::attn_out,
+                 Site::mlp_out}) {
+    if (head != site_name(s)) continue;
+    const auto tail = dot == std::string::npos ? std::string() : text.substr(dot + 1);
+    const bool digits = !tail.empty() && tail.size() < 10 &&
+                        tail.find_first_not_of("0123456789") == std::string::npos;
+    STEER_CHECK(digits, "HookPoint: '", text, "' has no valid layer; expected '", head,
+                ".<layer>' with a layer number counted from 0, e.g. '", head, ".3'");
+    return HookPoint(s, std::stoll(tail));
+  }
+  return module(text);
+}
+
+/// The layer layout of a model found from its module paths alone, for modules exported
+/// without steer.json: GPT-2 `transformer.h.N.{attn,mlp}`, Llama / Mistral / Qwen2
+/// `model.layers.N.{self_attn,mlp}`, GPT-NeoX `gpt_neox.layers.N.{attention,mlp}`.
+/// Layers must be numbered 0 .. N-1 without gaps. Throws when no family fits.
+/// Example: `auto layers = discover_layers(model.module_paths());`
+inline std::vector<LayerLayout> discover_layers(const std::vector<std::string>& paths) {
+  struct Family {
+    const char* name;
+    const char* prefix;
+    const char* attn;
+    const char* mlp;
+  };
+  static constexpr Family kFamilies[] = {
+      {"llama", "model.layers.", "self_attn", "mlp"},
+      {"gpt2", "transformer.h.", "attn", "mlp"},
+      {"gpt-neox", "gpt_neox.layers.", "attention", "mlp"},
+  };
+  const std::set<std::string> all(paths.begin(), paths.end());
+  for (const auto& f : kFamilies) {
+    std::vector<LayerLayout> layers;
+    for (int64_t i = 0;; ++i) {
+      const auto block = detail::concat(f.prefix, i);
+      if (!all.count(block)) break;
+      LayerLayout l{block, block + "." + f.attn, block + "." + f.mlp};
+      STEER_CHECK(all.count(l.attn) && all.count(l.mlp), "discover_layers: block '", block,
+                  "' looks like a ", f.name, " block but has no '", l.attn, "' or '", l.mlp,
+                  "' submodule");
+      layers.push_back(std::move(l));
+    }
+    if (layers.empty()) continue;
+    // A numbered block past the contiguous run means a gap.
+    const auto next = detail::concat(f.prefix, layers.size() + 1);
+    STEER_CHECK(!all.count(next), "discover_layers: blocks '", f.prefix, "N' are not numbered 0 to ",
+                layers.size(), " without gaps ('", next, "' exists but '", f.prefix, layers.size(),
+                "' does not)");
+    return layers;
+  }
+  throw Error(detail::concat(
+      "discover_layers: no known layer layout among ", paths.size(),
+      " module paths; expected blocks 'model.layers.N' (Llama, Mistral, Qwen2), "
+      "'transformer.h.N' (GPT-2) or 'gpt_neox.layers.N' (GPT-NeoX), each with its attention "
+      "and mlp submodules"));
+}
+
+/// The path of the pre-norm in front of the MLP of `block` (its input is resid_mid), or ""
+/// when the block has none that steer knows (Llama `post_attention_layernorm`, GPT-2 `ln_2`).
+inline const std::vector<std::string>& mid_norm_names() {
+  static const std::vector<std::string> names = {"post_attention_layernorm", "ln_2"};
+  return names;
+}
+
+}  // namespace steer

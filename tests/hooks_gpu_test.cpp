@@ -1,0 +1,88 @@
+// Hooks on CUDA (label gpu; skipped without CUDA): steered and recorded results through the KV
+// cache equal the CPU ones for every position selection, with async copies to pinned memory.
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <steer/steer.hpp>
+
+#include "test_support.hpp"
+
+using steer::Positions;
+using steer::test::fixture_dir;
+
+namespace {
+
+double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  EXPECT_EQ(a.sizes(), b.sizes());
+  return (a.to(torch::kCPU, torch::kFloat64) - b.to(torch::kCPU, torch::kFloat64)).abs().max()
+      .item<double>();
+}
+
+std::string tiny(const std::string& family) { return fixture_dir() + "/tiny-" + family; }
+
+// Sequences of different lengths in one left-padded batch.
+struct PaddedBatch {
+  torch::Tensor ids, mask;
+  std::vector<torch::Tensor> alone;  // each sequence without padding, [1, n]
+};
+
+PaddedBatch padded_batch(const steer::Model& model, std::vector<int64_t> lengths, int seed) {
+  torch::manual_seed(seed);
+  const auto longest = *std::max_element(lengths.begin(), lengths.end());
+  PaddedBatch batch;
+  batch.ids = torch::zeros({static_cast<int64_t>(lengths.size()), longest}, torch::kInt64);
+  batch.mask = torch::zeros_like(batch.ids);
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    const auto seq = torch::randint(0, model.vocab_size(), {1, lengths[i]}, torch::kInt64);
+    batch.ids[i].slice(0, longest - lengths[i]).copy_(seq[0]);
+    batch.mask[i].slice(0, longest - lengths[i]).fill_(1);
+    batch.alone.push_back(seq);
+  }
+  return batch;
+}
+
+std::vector<std::pair<std::string, Positions>> all_selections() {
+  return {{"all", Positions::all()},         {"last", Positions::last()},
+          {"at", Positions::at({0, 2, 5})},  {"range", Positions::range(1, 3)},
+          {"from", Positions::from(2)},      {"prompt", Positions::prompt()},
+          {"generated", Positions::generated()}};
+}
+
+// Prefill of `prompt` columns, then one token per step, with the same hooks.
+torch::Tensor cached_logits(const steer::Model& model, const torch::Tensor& ids,
+                            const torch::Tensor& mask, int64_t prompt) {
+  auto cache = model.make_cache(ids.size(0), ids.size(1));
+  std::vector<torch::Tensor> pieces = {
+      model.logits_cached(ids.slice(1, 0, prompt), mask.slice(1, 0, prompt), cache)};
+  for (int64_t i = prompt; i < ids.size(1); ++i) {
+    pieces.push_back(model.logits_cached(ids.slice(1, i, i + 1), mask.slice(1, 0, i + 1), cache));
+  }
+  return torch::cat(pieces, 1);
+}
+
+// ----------------------------------------------------------------------------- CUDA (label gpu)
+
+TEST(HooksGpu, CudaMatchesCpu) {
+  if (!torch::cuda::is_available()) GTEST_SKIP() << "CUDA is not available";
+  const auto cpu = steer::Model::load(tiny("llama"));
+  const auto gpu = steer::Model::load(tiny("llama"), steer::ModelOptions().device(torch::kCUDA));
+  const auto batch = padded_batch(cpu, {7, 4}, 11);
+  const auto v = torch::randn({cpu.d_model()});
+  for (const auto& [name, positions] : all_selections()) {
+    SCOPED_TRACE(name);
+    auto a = steer::hook(cpu, "resid_post.1", steer::Add(v, 2.0), positions);
+    auto b = steer::hook(gpu, "resid_post.1", steer::Add(v, 2.0), positions);
+    auto ra = steer::hook(cpu, "mlp_out.2", steer::Record(), positions);
+    auto rb = steer::hook(gpu, "mlp_out.2", steer::Record(steer::RecordOptions().to_host(true)),
+                          positions);
+    const auto expected = cached_logits(cpu, batch.ids, batch.mask, 4);
+    const auto got = cached_logits(gpu, batch.ids, batch.mask, 4);
+    const auto real = batch.mask.to(torch::kBool);
+    EXPECT_LE(max_abs_diff(expected.index({real}), got.cpu().index({real})), 1e-4);
+    EXPECT_LE(max_abs_diff(ra->sequence(0), rb->sequence(0)), 1e-4);
+    EXPECT_TRUE(torch::equal(ra->positions(1), rb->positions(1)));
+  }
+}
+
+}  // namespace

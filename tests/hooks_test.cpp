@@ -1,0 +1,424 @@
+// Hooks: recorded activations and steered logits against transformers (reference made at test
+// time by tests/fixtures/make_hook_fixtures.py), ablation, padding, KV cache vs full recompute,
+// enable / detach / order, and the errors users see.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <steer/steer.hpp>
+
+#include "test_support.hpp"
+
+using steer::HookPoint;
+using steer::Positions;
+using steer::test::default_model_dir;
+using steer::test::fixture_dir;
+
+namespace {
+
+constexpr double kTinyTolerance = 1e-5;
+constexpr double kDefaultTolerance = 1e-4;  // the default model reaches ~1e-5 only on some sites
+
+double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  EXPECT_EQ(a.sizes(), b.sizes());
+  return (a.to(torch::kCPU, torch::kFloat64) - b.to(torch::kCPU, torch::kFloat64)).abs().max()
+      .item<double>();
+}
+
+std::string tiny(const std::string& family) { return fixture_dir() + "/tiny-" + family; }
+std::string reference(const std::string& name) {
+  return fixture_dir() + "/hooks/" + name + ".safetensors";
+}
+
+std::vector<int64_t> layers_of(const steer::io::Safetensors& ref) {
+  std::vector<int64_t> out;
+  std::stringstream list(ref.metadata.at("layers"));
+  for (std::string item; std::getline(list, item, ',');) out.push_back(std::stoll(item));
+  return out;
+}
+
+const char* kSites[] = {"resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"};
+
+// Records every site of the reference layers in one forward pass and compares with transformers.
+void expect_records_match(const std::string& model_dir, const std::string& ref_name,
+                          double tolerance) {
+  const auto model = steer::Model::load(model_dir);
+  const auto ref = steer::io::read_safetensors(reference(ref_name));
+  const auto& ids = ref.at("ids");
+  std::vector<std::pair<std::string, steer::HookHandle<steer::Record>>> records;
+  for (auto layer : layers_of(ref)) {
+    for (const char* site : kSites) {
+      const auto name = std::string(site) + "." + std::to_string(layer);
+      records.emplace_back(name, steer::hook(model, name, steer::Record()));
+    }
+  }
+  const auto logits = model.logits(ids);
+  EXPECT_LE(max_abs_diff(logits, ref.at("logits")), 1e-4);
+  double worst = 0;
+  for (auto& [name, record] : records) {
+    SCOPED_TRACE(name);
+    ASSERT_EQ(record->calls(), 1);
+    const auto expected = ref.at("record." + name);
+    for (int64_t b = 0; b < ids.size(0); ++b) {
+      const auto diff = max_abs_diff(record->sequence(b), expected[b]);
+      EXPECT_LE(diff, tolerance) << name << " sequence " << b;
+      worst = std::max(worst, diff);
+    }
+    EXPECT_TRUE(torch::equal(record->positions(0), torch::arange(ids.size(1))));
+  }
+  ::testing::Test::RecordProperty("max_abs_diff", std::to_string(worst));
+  std::printf("[ record  ] %s: max |difference| vs transformers %.3g\n", ref_name.c_str(), worst);
+}
+
+TEST(HooksRecord, TinyLlamaMatchesTransformers) {
+  expect_records_match(tiny("llama"), "tiny-llama", kTinyTolerance);
+}
+TEST(HooksRecord, TinyGpt2MatchesTransformers) {
+  expect_records_match(tiny("gpt2"), "tiny-gpt2", kTinyTolerance);
+}
+TEST(HooksRecord, DefaultModelMatchesTransformers) {
+  expect_records_match(default_model_dir(), "default", kDefaultTolerance);
+}
+
+// Add at each site equals transformers with the same addition made by a Python hook.
+void expect_add_matches(const std::string& model_dir, const std::string& ref_name,
+                        double tolerance) {
+  const auto model = steer::Model::load(model_dir);
+  const auto ref = steer::io::read_safetensors(reference(ref_name));
+  const auto layer = ref.metadata.at("steer_layer");
+  const double c = std::stod(ref.metadata.at("coefficient"));
+  for (const char* site : kSites) {
+    const auto name = std::string(site) + "." + layer;
+    SCOPED_TRACE(name);
+    auto handle = steer::hook(model, name, steer::Add(ref.at("vector"), c));
+    const auto diff = max_abs_diff(model.logits(ref.at("ids")), ref.at("add." + name));
+    EXPECT_LE(diff, tolerance);
+    std::printf("[ add     ] %s %s: max |logit difference| vs transformers %.3g\n",
+                ref_name.c_str(), name.c_str(), diff);
+  }
+  EXPECT_LE(max_abs_diff(model.logits(ref.at("ids")), ref.at("logits")), 1e-4);
+}
+
+TEST(HooksAdd, TinyLlamaMatchesTransformers) {
+  expect_add_matches(tiny("llama"), "tiny-llama", kTinyTolerance);
+}
+TEST(HooksAdd, TinyGpt2MatchesTransformers) {
+  expect_add_matches(tiny("gpt2"), "tiny-gpt2", kTinyTolerance);
+}
+TEST(HooksAdd, DefaultModelMatchesTransformers) {
+  expect_add_matches(default_model_dir(), "default", kDefaultTolerance);
+}
+
+torch::Tensor random_ids(const steer::Model& model, int64_t batch, int64_t length, int seed) {
+  torch::manual_seed(seed);
+  return torch::randint(0, model.vocab_size(), {batch, length}, torch::kInt64);
+}
+
+TEST(HooksAdd, ZeroCoefficientIsBitIdentical) {
+  for (const auto* family : {"llama", "gpt2"}) {
+    const auto model = steer::Model::load(tiny(family));
+    const auto ids = random_ids(model, 2, 7, 1);
+    const auto plain = model.logits(ids);
+    std::vector<steer::HookHandle<steer::Add>> hooks;
+    for (int64_t l = 0; l < model.n_layers(); ++l) {
+      for (const char* site : kSites) {
+        hooks.push_back(steer::hook(model, std::string(site) + "." + std::to_string(l),
+                                    steer::Add(torch::randn({model.d_model()}), 0.0)));
+      }
+    }
+    EXPECT_TRUE(torch::equal(model.logits(ids), plain)) << family;
+  }
+}
+
+TEST(HooksAblate, RemovesProjectionOnEachDirection) {
+  const auto model = steer::Model::load(tiny("llama"));
+  const auto ids = random_ids(model, 2, 6, 2);
+  torch::manual_seed(3);
+  const auto directions = torch::randn({2, model.d_model()});
+  auto ablate = steer::hook(model, "resid_post.1", steer::Ablate(directions));
+  auto after = steer::hook(model, "resid_post.1", steer::Record());
+  model.logits(ids);
+  const auto x = after->sequence(0).to(torch::kFloat64);
+  for (int64_t i = 0; i < 2; ++i) {
+    const auto r = directions[i].to(torch::kFloat64) / directions[i].norm().item<double>();
+    const auto relative = (x.matmul(r).abs() / x.norm(2, {1})).max().item<double>();
+    EXPECT_LT(relative, 1e-6) << "direction " << i;
+  }
+  // The projection-setting variant.
+  ablate.detach();
+  after.detach();
+  auto set = steer::hook(model, "resid_post.1", steer::Ablate(directions[0], {2.5}));
+  after = steer::hook(model, "resid_post.1", steer::Record());
+  model.logits(ids);
+  const auto r = directions[0].to(torch::kFloat64) / directions[0].norm().item<double>();
+  EXPECT_LT((after->sequence(1).to(torch::kFloat64).matmul(r) - 2.5).abs().max().item<double>(),
+            1e-5);
+}
+
+// Sequences of different lengths in one left-padded batch.
+struct PaddedBatch {
+  torch::Tensor ids, mask;
+  std::vector<torch::Tensor> alone;  // each sequence without padding, [1, n]
+};
+
+PaddedBatch padded_batch(const steer::Model& model, std::vector<int64_t> lengths, int seed) {
+  torch::manual_seed(seed);
+  const auto longest = *std::max_element(lengths.begin(), lengths.end());
+  PaddedBatch batch;
+  batch.ids = torch::zeros({static_cast<int64_t>(lengths.size()), longest}, torch::kInt64);
+  batch.mask = torch::zeros_like(batch.ids);
+  for (size_t i = 0; i < lengths.size(); ++i) {
+    const auto seq = torch::randint(0, model.vocab_size(), {1, lengths[i]}, torch::kInt64);
+    batch.ids[i].slice(0, longest - lengths[i]).copy_(seq[0]);
+    batch.mask[i].slice(0, longest - lengths[i]).fill_(1);
+    batch.alone.push_back(seq);
+  }
+  return batch;
+}
+
+std::vector<std::pair<std::string, Positions>> all_selections() {
+  return {{"all", Positions::all()},         {"last", Positions::last()},
+          {"at", Positions::at({0, 2, 5})},  {"range", Positions::range(1, 3)},
+          {"from", Positions::from(2)},      {"prompt", Positions::prompt()},
+          {"generated", Positions::generated()}};
+}
+
+TEST(HooksPositions, PaddedBatchEqualsEachSequenceAlone) {
+  for (const auto* family : {"llama", "gpt2"}) {
+    const auto model = steer::Model::load(tiny(family));
+    const auto batch = padded_batch(model, {8, 5, 3}, 4);
+    const auto v = torch::randn({model.d_model()});
+    for (const auto& [name, positions] : all_selections()) {
+      SCOPED_TRACE(std::string(family) + " " + name);
+      auto h = steer::hook(model, "resid_pre.1", steer::Add(v, 2.0), positions);
+      // prompt_length 6 columns: prompt / generated split inside the padded batch.
+      const int64_t prompt_columns = 6;
+      const auto logits = model.logits(batch.ids, batch.mask, prompt_columns);
+      for (size_t i = 0; i < batch.alone.size(); ++i) {
+        const auto n = batch.alone[i].size(1);
+        const auto pad = batch.ids.size(1) - n;
+        const auto alone = model.logits(batch.alone[i], {}, std::max<int64_t>(prompt_columns - pad, 0));
+        EXPECT_LE(max_abs_diff(logits[i].slice(0, pad), alone[0]), 1e-5) << "sequence " << i;
+      }
+    }
+  }
+}
+
+// Prefill of `prompt` columns, then one token per step, with the same hooks.
+torch::Tensor cached_logits(const steer::Model& model, const torch::Tensor& ids,
+                            const torch::Tensor& mask, int64_t prompt) {
+  auto cache = model.make_cache(ids.size(0), ids.size(1));
+  std::vector<torch::Tensor> pieces = {
+      model.logits_cached(ids.slice(1, 0, prompt), mask.slice(1, 0, prompt), cache)};
+  for (int64_t i = prompt; i < ids.size(1); ++i) {
+    pieces.push_back(model.logits_cached(ids.slice(1, i, i + 1), mask.slice(1, 0, i + 1), cache));
+  }
+  return torch::cat(pieces, 1);
+}
+
+TEST(HooksPositions, CachedEqualsFullRecomputeForEverySelection) {
+  for (const auto* family : {"llama", "gpt2"}) {
+    const auto model = steer::Model::load(tiny(family));
+    const auto batch = padded_batch(model, {9, 6}, 5);
+    const auto v = torch::randn({model.d_model()});
+    const int64_t prompt = 5;
+    const auto plain_full = model.logits(batch.ids, batch.mask, prompt);
+    for (const auto& [name, positions] : all_selections()) {
+      SCOPED_TRACE(std::string(family) + " " + name);
+      auto h = steer::hook(model, "resid_post.0", steer::Add(v, 3.0), positions);
+      const auto cached = cached_logits(model, batch.ids, batch.mask, prompt);
+      // "last" selects each token when it is the newest: in full recompute with the prompt
+      // length given, the last prompt token and every token after it.
+      const auto full = model.logits(batch.ids, batch.mask, prompt);
+      // Compare real tokens only (padding rows are never read).
+      const auto real = batch.mask.to(torch::kBool);
+      EXPECT_LE(max_abs_diff(full.index({real}), cached.index({real})), 1e-5);
+      // Every selection steers something.
+      EXPECT_GT(max_abs_diff(full, plain_full), 1e-3);
+    }
+  }
+}
+
+// Steered greedy generation through the KV cache equals steered generation by full recompute,
+// token for token, for every kind of position selection, on a left-padded batch.
+TEST(HooksPositions, SteeredGenerationCachedEqualsRecomputed) {
+  const auto options = steer::GenerateOptions().max_new_tokens(12).stop_at_eos(false);
+  for (const auto* family : {"llama", "gpt2"}) {
+    const auto model = steer::Model::load(tiny(family));
+    const auto batch = padded_batch(model, {7, 4}, 9);
+    std::vector<std::vector<int64_t>> prompts;
+    for (const auto& seq : batch.alone) {
+      prompts.emplace_back(seq.data_ptr<int64_t>(), seq.data_ptr<int64_t>() + seq.size(1));
+    }
+    const auto plain = model.generate(prompts, options);
+    const auto v = torch::randn({model.d_model()});
+    for (const auto& [name, positions] : all_selections()) {
+      SCOPED_TRACE(std::string(family) + " " + name);
+      auto h = steer::hook(model, "resid_post.0", steer::Add(v, 4.0), positions);
+      const auto cached = model.generate(prompts, options);
+      const auto recomputed = model.generate(prompts, steer::GenerateOptions(options).use_cache(false));
+      bool changed = false;
+      for (size_t i = 0; i < prompts.size(); ++i) {
+        EXPECT_EQ(cached[i].ids, recomputed[i].ids) << "sequence " << i;
+        changed = changed || cached[i].ids != plain[i].ids;
+      }
+      // "at" and "range" select prompt positions only in the longest prompt; all others
+      // steer every sequence. Either way the output must move.
+      EXPECT_TRUE(changed) << "steering changed no generated token";
+    }
+  }
+  // The default model, with the selections used for steering in practice.
+  const auto model = steer::Model::load(default_model_dir());
+  const std::vector<std::string> prompts = {"I hate you because", "Tell me about the sea."};
+  const auto v = torch::randn({model.d_model()}, torch::TensorOptions().dtype(torch::kFloat32));
+  for (const auto& positions : {Positions::last(), Positions::generated(), Positions::all()}) {
+    SCOPED_TRACE(positions.to_string());
+    auto h = steer::hook(model, "resid_pre.10", steer::Add(v, 4.0), positions);
+    const auto cached = model.generate(prompts, options);
+    const auto recomputed = model.generate(prompts, steer::GenerateOptions(options).use_cache(false));
+    for (size_t i = 0; i < prompts.size(); ++i) EXPECT_EQ(cached[i].ids, recomputed[i].ids);
+  }
+}
+
+TEST(HooksPositions, DecodeStepSeesAbsolutePositions) {
+  const auto model = steer::Model::load(tiny("llama"));
+  const auto batch = padded_batch(model, {7, 4}, 6);
+  std::vector<torch::Tensor> seen;
+  std::vector<int64_t> past;
+  auto h = steer::hook(model, "attn_out.2", steer::Lambda([&](const torch::Tensor& x,
+                                                              const steer::HookContext& ctx) {
+    seen.push_back(ctx.positions().clone());
+    past.push_back(ctx.past_length());
+    EXPECT_EQ(ctx.point().to_string(), "attn_out.2");
+    return x;
+  }));
+  cached_logits(model, batch.ids, batch.mask, 5);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_TRUE(torch::equal(seen[0], torch::tensor({0, 1, 2, 3, 4, -1, -1, -1, 0, 1}).view({2, 5})));
+  EXPECT_TRUE(torch::equal(seen[1], torch::tensor({5, 2}).view({2, 1})));
+  EXPECT_TRUE(torch::equal(seen[2], torch::tensor({6, 3}).view({2, 1})));
+  EXPECT_EQ(past, (std::vector<int64_t>{0, 5, 6}));
+}
+
+TEST(HooksRecord, CachedRecordEqualsFullRecord) {
+  const auto model = steer::Model::load(tiny("gpt2"));
+  const auto batch = padded_batch(model, {8, 5}, 7);
+  auto full = steer::hook(model, "resid_post.1", steer::Record(), Positions::from(2));
+  model.logits(batch.ids, batch.mask);
+  full.enable(false);
+  auto cached = steer::hook(model, "resid_post.1", steer::Record(), Positions::from(2));
+  cached_logits(model, batch.ids, batch.mask, 4);
+  EXPECT_EQ(cached->calls(), 5);
+  for (int64_t b = 0; b < 2; ++b) {
+    EXPECT_TRUE(torch::equal(full->positions(b), cached->positions(b)));
+    EXPECT_LE(max_abs_diff(full->sequence(b), cached->sequence(b)), 1e-5);
+  }
+  EXPECT_EQ(full->sequence(1).size(0), 3);
+  // mean(true) keeps running sums that equal the mean of the kept rows.
+  auto means = steer::hook(model, "resid_post.1", steer::Record(steer::RecordOptions().mean(true)),
+                           Positions::from(2));
+  model.logits(batch.ids, batch.mask);
+  EXPECT_LE(max_abs_diff(means->mean(), full->mean()), 1e-5);
+}
+
+TEST(HooksHandle, EnableDetachAndOrder) {
+  const auto model = steer::Model::load(tiny("llama"));
+  const auto ids = random_ids(model, 1, 5, 8);
+  const auto plain = model.logits(ids);
+  auto twice = steer::hook(model, "mlp_out.1",
+                           steer::Lambda([](const torch::Tensor& x, const steer::HookContext&) {
+                             return x * 2;
+                           }));
+  auto plus_one = steer::hook(model, "mlp_out.1",
+                              steer::Lambda([](const torch::Tensor& x, const steer::HookContext&) {
+                                return x + 1;
+                              }));
+  auto record = steer::hook(model, "mlp_out.1", steer::Record());
+  auto before = steer::hook(model, "model.layers.1.mlp.down_proj", steer::Record());
+  const auto steered = model.logits(ids);
+  EXPECT_GT(max_abs_diff(steered, plain), 1e-3);
+  // mlp_out is down_proj's output; hooks compose in order: (x * 2) + 1.
+  EXPECT_LE(max_abs_diff(record->sequence(0), before->sequence(0) * 2 + 1), 1e-6);
+  twice.enable(false);
+  plus_one.enable(false);
+  EXPECT_TRUE(torch::equal(model.logits(ids), plain));
+  twice.enable(true);
+  plus_one.detach();
+  record->clear();
+  before->clear();
+  model.logits(ids);
+  EXPECT_LE(max_abs_diff(record->sequence(0), before->sequence(0) * 2), 1e-6);
+  twice.detach();
+  EXPECT_TRUE(torch::equal(model.logits(ids), plain));
+}
+
+TEST(HooksDtype, HalfAndBfloat16) {
+  for (auto dtype : {torch::kFloat16, torch::kBFloat16}) {
+    const auto model = steer::Model::load(tiny("llama"), steer::ModelOptions().dtype(dtype));
+    const auto ids = random_ids(model, 2, 5, 9);
+    const auto plain = model.logits(ids);
+    auto record = steer::hook(model, "resid_post.0", steer::Record(), Positions::last());
+    auto add = steer::hook(model, "resid_pre.1", steer::Add(torch::ones({model.d_model()}), 0.0));
+    EXPECT_TRUE(torch::equal(model.logits(ids), plain));
+    EXPECT_EQ(record->sequence(0).scalar_type(), dtype);
+    EXPECT_EQ(record->sequence(0).size(0), 1);  // the last token of the one call
+    add->set_coefficient(4.0);
+    EXPECT_GT(max_abs_diff(model.logits(ids), plain), 1e-2);
+  }
+}
+
+TEST(HooksErrors, MessagesNameTheProblem) {
+  const auto model = steer::Model::load(tiny("gpt2"));
+  const auto d = model.d_model();
+  EXPECT_STEER_ERROR(steer::hook(model, "resid_post.1", steer::Add(torch::ones({d + 3}))),
+                     "Add: vector has d_model=" + std::to_string(d + 3), "but layer 1 of model "
+                     "'tiny-gpt2' has " + std::to_string(d), "(hint: vector from another model?)");
+  auto nan = torch::ones({d});
+  nan[5] = std::numeric_limits<float>::quiet_NaN();
+  EXPECT_STEER_ERROR(steer::Add(nan, 1.0), "Add: vector has 1 NaN or infinite entries",
+                     "first at index 5");
+  EXPECT_STEER_ERROR(steer::hook(model, "resid_post.7", steer::Record()),
+                     "Record at resid_post.7: hook point 'resid_post.7' has layer 7",
+                     "has layers 0 to 1");
+  EXPECT_STEER_ERROR(steer::hook(model, "resid_posts.1", steer::Record()),
+                     "'resid_posts.1' is neither a hook point", "resid_pre.L, resid_mid.L",
+                     "with L from 0 to 1");
+  EXPECT_STEER_ERROR(steer::hook(model, "transformer.h.1.mlpx", steer::Record()),
+                     "module paths include: transformer.h.1");
+  EXPECT_STEER_ERROR(HookPoint("resid_post.x"), "HookPoint: 'resid_post.x' has no valid layer");
+  EXPECT_STEER_ERROR(Positions::range(4, 2), "Positions::range: expected 0 <= begin < end");
+  EXPECT_STEER_ERROR(Positions::at({-1}), "Positions::at: position -1 is negative");
+  EXPECT_STEER_ERROR(steer::Ablate(torch::zeros({d})), "Ablate: direction 0 is zero");
+  {
+    auto h = steer::hook(model, "resid_pre.0", steer::Add(torch::ones({d})), Positions::at({12}));
+    EXPECT_STEER_ERROR(model.logits(random_ids(model, 1, 6, 1)),
+                       "Add at resid_pre.0: position 12 is outside the sequence",
+                       "the longest sequence of this call has 6 tokens");
+  }
+  {
+    auto h = steer::hook(model, "transformer.h.0.mlp.c_fc", steer::Add(torch::ones({d})));
+    EXPECT_STEER_ERROR(model.logits(random_ids(model, 1, 3, 1)),
+                       "Add at transformer.h.0.mlp.c_fc: vector has d_model=" + std::to_string(d),
+                       "but the activation has shape");
+  }
+  const auto bare = steer::Model::load(tiny("gpt2"), steer::ModelOptions().instrument(false));
+  EXPECT_STEER_ERROR(steer::hook(bare, "resid_pre.0", steer::Record()),
+                     "was loaded with ModelOptions().instrument(false)");
+}
+
+TEST(HooksPoints, ModulePathAndInstrumentationOff) {
+  const auto model = steer::Model::load(tiny("llama"));
+  const auto bare = steer::Model::load(tiny("llama"), steer::ModelOptions().instrument(false));
+  const auto ids = random_ids(model, 2, 4, 10);
+  EXPECT_TRUE(torch::equal(model.logits(ids), bare.logits(ids)));
+  // resid_post of layer L is resid_pre of layer L+1 and the output of module model.layers.L.
+  auto post = steer::hook(model, "resid_post.0", steer::Record());
+  auto pre = steer::hook(model, "resid_pre.1", steer::Record());
+  auto block = steer::hook(model, HookPoint::module("model.layers.0"), steer::Record());
+  model.logits(ids);
+  EXPECT_TRUE(torch::equal(post->sequence(1), pre->sequence(1)));
+  EXPECT_TRUE(torch::equal(post->sequence(1), block->sequence(1)));
+}
+
+}  // namespace
