@@ -74,7 +74,11 @@ TEST(Positions, CountRealTokensWithPadding) {
   EXPECT_TRUE(torch::equal(full.prompt_tokens(), torch::tensor({1, 3})));
   EXPECT_TRUE(torch::equal(full.left_padding(), torch::tensor({2, 0})));
   EXPECT_TRUE(torch::equal(Positions::all().select(full, "t"), bools({0, 0, 1, 1, 1, 1, 1, 1, 1, 1}, 5)));
-  EXPECT_TRUE(torch::equal(Positions::last().select(full, "t"), bools({0, 0, 0, 0, 1, 0, 0, 0, 0, 1}, 5)));
+  // "last" in full recompute: the last prompt token and every token after it; with no prompt
+  // length, the final token only.
+  EXPECT_TRUE(torch::equal(Positions::last().select(full, "t"), bools({0, 0, 1, 1, 1, 0, 0, 1, 1, 1}, 5)));
+  EXPECT_TRUE(torch::equal(Positions::last().select(layout(5, -1, true), "t"),
+                           bools({0, 0, 0, 0, 1, 0, 0, 0, 0, 1}, 5)));
   EXPECT_TRUE(torch::equal(Positions::at({0, 2}).select(full, "t"), bools({0, 0, 1, 0, 1, 1, 0, 1, 0, 0}, 5)));
   EXPECT_TRUE(torch::equal(Positions::range(1, 3).select(full, "t"), bools({0, 0, 0, 1, 1, 0, 1, 1, 0, 0}, 5)));
   EXPECT_TRUE(torch::equal(Positions::from(2).select(full, "t"), bools({0, 0, 0, 0, 1, 0, 0, 1, 1, 1}, 5)));
