@@ -144,22 +144,6 @@ TEST(DefaultModel, LogitsMatchTransformersWithAndWithoutCache) {
   expect_matches_reference(model, fixture_dir() + "/default-reference.safetensors");
 }
 
-TEST(DefaultModel, RunsOnCudaWhenAvailable) {
-  if (!torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device";
-  const auto cpu = steer::Model::load(default_model_dir());
-  const auto ids = torch::tensor({{1, 42, 314, 2718, 28}}, torch::kInt64);
-  const auto expected = cpu.logits(ids);
-  const auto gpu = steer::Model::load(default_model_dir(), steer::ModelOptions().device(torch::kCUDA));
-  EXPECT_LE(max_abs_diff(gpu.logits(ids).cpu(), expected), 1e-3);
-  for (const auto dtype : {torch::kFloat16, torch::kBFloat16}) {
-    const auto half = steer::Model::load(default_model_dir(),
-                                         steer::ModelOptions().device(torch::kCUDA).dtype(dtype));
-    const auto got = half.logits(ids).cpu();
-    EXPECT_EQ(got.scalar_type(), dtype);
-    EXPECT_EQ(got[0][-1].argmax().item<int64_t>(), expected[0][-1].argmax().item<int64_t>());
-  }
-}
-
 // ----------------------------------------------------------------------------- bad input
 
 TEST(ModelLoad, MissingDirectory) {
