@@ -8,21 +8,18 @@
 #include <nlohmann/json.hpp>
 #include <steer/steer.hpp>
 
-#include "test_support.hpp"
+#include "model_support.hpp"
 
 namespace fs = std::filesystem;
 using steer::test::default_model_dir;
 using steer::test::fixture_dir;
+using steer::test::max_abs_diff;
+using steer::test::tiny;
 
 namespace {
 
 // Tolerance of the issue: max |logit difference| in float32 against transformers.
 constexpr double kLogitTolerance = 1e-4;
-
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  EXPECT_EQ(a.sizes(), b.sizes());
-  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
-}
 
 std::vector<int64_t> lengths(const steer::io::Safetensors& reference) {
   std::vector<int64_t> out;
@@ -58,7 +55,6 @@ void expect_matches_reference(const steer::Model& model, const std::string& refe
   }
 }
 
-std::string tiny(const std::string& family) { return fixture_dir() + "/tiny-" + family; }
 
 // A writable copy of a tiny model directory, for tests that damage it.
 std::string copy_of(const std::string& source, const std::string& name) {

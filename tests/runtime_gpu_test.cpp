@@ -6,17 +6,13 @@
 #include <gtest/gtest.h>
 #include <steer/steer.hpp>
 
-#include "test_support.hpp"
+#include "model_support.hpp"
 
 using steer::GenerateOptions;
 using steer::test::default_model_dir;
+using steer::test::max_abs_diff;
 
 namespace {
-
-double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
-  EXPECT_EQ(a.sizes(), b.sizes());
-  return (a.to(torch::kFloat64) - b.to(torch::kFloat64)).abs().max().item<double>();
-}
 
 const steer::Model& cpu_model() {
   static const steer::Model model = steer::Model::load(default_model_dir());
