@@ -14,6 +14,7 @@ using steer::HookPoint;
 using steer::Positions;
 using steer::test::default_model_dir;
 using steer::test::fixture_dir;
+using steer::test::cached_logits;
 using steer::test::max_abs_diff;
 using steer::test::tiny;
 using steer::test::padded_batch;
@@ -178,18 +179,6 @@ TEST(HooksPositions, PaddedBatchEqualsEachSequenceAlone) {
       }
     }
   }
-}
-
-// Prefill of `prompt` columns, then one token per step, with the same hooks.
-torch::Tensor cached_logits(const steer::Model& model, const torch::Tensor& ids,
-                            const torch::Tensor& mask, int64_t prompt) {
-  auto cache = model.make_cache(ids.size(0), ids.size(1));
-  std::vector<torch::Tensor> pieces = {
-      model.logits_cached(ids.slice(1, 0, prompt), mask.slice(1, 0, prompt), cache)};
-  for (int64_t i = prompt; i < ids.size(1); ++i) {
-    pieces.push_back(model.logits_cached(ids.slice(1, i, i + 1), mask.slice(1, 0, i + 1), cache));
-  }
-  return torch::cat(pieces, 1);
 }
 
 TEST(HooksPositions, CachedEqualsFullRecomputeForEverySelection) {

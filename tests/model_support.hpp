@@ -46,4 +46,18 @@ inline PaddedBatch padded_batch(const steer::Model& model, std::vector<int64_t> 
   return batch;
 }
 
+/// Logits of `ids` through the KV cache: a prefill of the first `prompt` columns, then one
+/// token per step (as generation runs), concatenated to [batch, tokens, vocab].
+inline torch::Tensor cached_logits(const steer::Model& model, const torch::Tensor& ids,
+                                   const torch::Tensor& mask, int64_t prompt) {
+  auto cache = model.make_cache(ids.size(0), ids.size(1));
+  std::vector<torch::Tensor> pieces = {
+      model.logits_cached(ids.slice(1, 0, prompt), mask.slice(1, 0, prompt), cache)};
+  for (int64_t i = prompt; i < ids.size(1); ++i) {
+    pieces.push_back(model.logits_cached(ids.slice(1, i, i + 1), mask.slice(1, 0, i + 1), cache));
+  }
+  EXPECT_EQ(cache.length, ids.size(1));
+  return torch::cat(pieces, 1);
+}
+
 }  // namespace steer::test

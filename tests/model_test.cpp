@@ -13,6 +13,7 @@
 namespace fs = std::filesystem;
 using steer::test::default_model_dir;
 using steer::test::fixture_dir;
+using steer::test::cached_logits;
 using steer::test::max_abs_diff;
 using steer::test::tiny;
 
@@ -41,17 +42,9 @@ void expect_matches_reference(const steer::Model& model, const std::string& refe
     const auto& ids = reference.at("ids." + key);
     EXPECT_LE(max_abs_diff(model.logits(ids), reference.at("logits." + key)), kLogitTolerance);
 
-    auto cache = model.make_cache(ids.size(0), length + 3);
-    const auto mask = torch::ones_like(ids);
     const int64_t split = std::max<int64_t>(1, length / 2);
-    std::vector<torch::Tensor> pieces = {
-        model.logits_cached(ids.slice(1, 0, split), mask.slice(1, 0, split), cache)};
-    for (int64_t i = split; i < length; ++i) {
-      pieces.push_back(model.logits_cached(ids.slice(1, i, i + 1), mask.slice(1, 0, i + 1), cache));
-    }
-    EXPECT_EQ(cache.length, length);
-    EXPECT_LE(max_abs_diff(torch::cat(pieces, 1), reference.at("cached_logits." + key)),
-              kLogitTolerance);
+    const auto cached = cached_logits(model, ids, torch::ones_like(ids), split);
+    EXPECT_LE(max_abs_diff(cached, reference.at("cached_logits." + key)), kLogitTolerance);
   }
 }
 
