@@ -10,20 +10,13 @@
 
 using steer::Positions;
 using steer::test::fixture_dir;
+using steer::test::all_selections;
 using steer::test::cached_logits;
 using steer::test::max_abs_diff;
 using steer::test::tiny;
 using steer::test::padded_batch;
 
 namespace {
-
-
-std::vector<std::pair<std::string, Positions>> all_selections() {
-  return {{"all", Positions::all()},         {"last", Positions::last()},
-          {"at", Positions::at({0, 2, 5})},  {"range", Positions::range(1, 3)},
-          {"from", Positions::from(2)},      {"prompt", Positions::prompt()},
-          {"generated", Positions::generated()}};
-}
 
 // ----------------------------------------------------------------------------- CUDA (label gpu)
 

@@ -14,6 +14,7 @@ using steer::HookPoint;
 using steer::Positions;
 using steer::test::default_model_dir;
 using steer::test::fixture_dir;
+using steer::test::all_selections;
 using steer::test::cached_logits;
 using steer::test::max_abs_diff;
 using steer::test::tiny;
@@ -151,13 +152,6 @@ TEST(HooksAblate, RemovesProjectionOnEachDirection) {
   const auto r = directions[0].to(torch::kFloat64) / directions[0].norm().item<double>();
   EXPECT_LT((after->sequence(1).to(torch::kFloat64).matmul(r) - 2.5).abs().max().item<double>(),
             1e-5);
-}
-
-std::vector<std::pair<std::string, Positions>> all_selections() {
-  return {{"all", Positions::all()},         {"last", Positions::last()},
-          {"at", Positions::at({0, 2, 5})},  {"range", Positions::range(1, 3)},
-          {"from", Positions::from(2)},      {"prompt", Positions::prompt()},
-          {"generated", Positions::generated()}};
 }
 
 TEST(HooksPositions, PaddedBatchEqualsEachSequenceAlone) {

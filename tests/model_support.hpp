@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 #include <steer/model.hpp>
+#include <steer/positions.hpp>
 
 #include "test_support.hpp"
 
@@ -44,6 +46,14 @@ inline PaddedBatch padded_batch(const steer::Model& model, std::vector<int64_t> 
     batch.alone.push_back(seq);
   }
   return batch;
+}
+
+/// One position selection of each kind, with its name, for tests that cover them all.
+inline std::vector<std::pair<std::string, Positions>> all_selections() {
+  return {{"all", Positions::all()},         {"last", Positions::last()},
+          {"at", Positions::at({0, 2, 5})},  {"range", Positions::range(1, 3)},
+          {"from", Positions::from(2)},      {"prompt", Positions::prompt()},
+          {"generated", Positions::generated()}};
 }
 
 /// Logits of `ids` through the KV cache: a prefill of the first `prompt` columns, then one
