@@ -53,7 +53,7 @@ inline std::vector<std::pair<std::string, Positions>> all_selections() {
   return {{"all", Positions::all()},         {"last", Positions::last()},
           {"at", Positions::at({0, 2, 5})},  {"range", Positions::range(1, 3)},
           {"from", Positions::from(2)},      {"prompt", Positions::prompt()},
-          {"generated", Positions::generated()}};
+          {"generated", Positions::generated()}, {"last_prompt", Positions::last_prompt(2)}};
 }
 
 /// Logits of `ids` through the KV cache: a prefill of the first `prompt` columns, then one

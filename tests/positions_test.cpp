@@ -100,9 +100,30 @@ TEST(Positions, OutsideTheSequenceInFullRecompute) {
   EXPECT_STEER_ERROR(Positions::from(5).select(layout(5, -1, true), "Add at resid_pre.3"),
                      "Add at resid_pre.3: position 5 is outside the sequence",
                      "the longest sequence of this call has 5 tokens (positions 0 to 4");
-  EXPECT_EQ(Positions::all().to_string(), "all");
-  EXPECT_EQ(Positions::range(1, 4).to_string(), "[1, 4)");
-  EXPECT_EQ(Positions::at({1, 4}).to_string(), "at {1, 4}");
+}
+
+TEST(Positions, SpecStringsRoundTrip) {
+  for (const std::string spec : {"all", "last", "prompt", "generated", "3:", "1:4", "-5:", "7",
+                                 "0,3,7"}) {
+    EXPECT_EQ(Positions::parse(spec).to_string(), spec);
+  }
+  EXPECT_EQ(Positions::parse("1:4").kind(), Positions::Kind::range);
+  EXPECT_EQ(Positions::parse("-2:").kind(), Positions::Kind::last_prompt);
+  EXPECT_EQ(Positions::range(1, 4).to_string(), "1:4");
+  for (const std::string bad : {"", "first", "4:2", "-0:", "-3:5", "1,,2", "a:", "1:x", "-1"}) {
+    SCOPED_TRACE(bad);
+    EXPECT_STEER_ERROR(Positions::parse(bad), "Positions::parse: '" + bad + "'",
+                       "expected all, last, prompt, generated, K: (from K)");
+  }
+}
+
+TEST(Positions, LastPromptSelectsTheTailOfEachPrompt) {
+  // Two sequences, prompts of 4 and 2 real tokens (left padding 0 and 2), then one generated
+  // column: last_prompt(3) selects positions 1..3 of the first and 0..1 of the second.
+  const auto mask = torch::tensor({{1, 1, 1, 1, 1}, {0, 0, 1, 1, 1}}, torch::kInt64);
+  const CallLayout full(mask, 0, 5, /*prompt_columns=*/4, /*longest=*/5, true, true);
+  EXPECT_TRUE(torch::equal(Positions::last_prompt(3).select(full, "t"),
+                           torch::tensor({{0, 1, 1, 1, 0}, {0, 0, 1, 1, 0}}, torch::kBool)));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -26,11 +27,16 @@ namespace steer {
 /// its final token). Generation steers the same tokens either way.
 /// "prompt" / "generated" split at the prompt length of the call (Model::logits' prompt_length
 /// argument, or KvCache::prompt_length, which the prefill sets).
+/// "last_prompt(n)" selects the last n tokens of each prompt (where Arditi et al. read the
+/// refusal direction: the tokens after the instruction, e.g. the chat template's assistant header).
+/// Every selection has a spec string (Positions::parse, to_string), for files and the command line:
+///   all | last | prompt | generated | K: (from K) | A:B (A to B-1) | -N: (last N prompt tokens)
+///   | I,J,... (explicit)
 /// Example: `Positions::range(2, 5)` (positions 2, 3, 4), `Positions::from(10)`,
-/// `Positions::at({0, 3})`, `Positions::last()`.
+/// `Positions::at({0, 3})`, `Positions::last()`, `Positions::parse("-5:")`.
 class Positions {
  public:
-  enum class Kind { all, last, at, range, from, prompt, generated };
+  enum class Kind { all, last, at, range, from, prompt, generated, last_prompt };
 
   static Positions all() { return Positions(Kind::all); }
   static Positions last() { return Positions(Kind::last); }
@@ -66,20 +72,31 @@ class Positions {
   static Positions prompt() { return Positions(Kind::prompt); }
   /// Generated tokens only (those after the prompt).
   static Positions generated() { return Positions(Kind::generated); }
+  /// The last n tokens of each prompt (the whole prompt when it is shorter).
+  static Positions last_prompt(int64_t n) {
+    STEER_CHECK(n >= 1, "Positions::last_prompt: expected n >= 1, got ", n);
+    Positions p(Kind::last_prompt);
+    p.begin_ = n;
+    return p;
+  }
+  /// Parses a spec string (see the class comment); throws steer::Error naming the forms.
+  static Positions parse(const std::string& spec);
 
   Kind kind() const { return kind_; }
+  /// The spec string: Positions::parse(p.to_string()) selects what p selects.
   std::string to_string() const {
     switch (kind_) {
       case Kind::all: return "all";
       case Kind::last: return "last";
       case Kind::prompt: return "prompt";
       case Kind::generated: return "generated";
-      case Kind::from: return detail::concat("from ", begin_);
-      case Kind::range: return detail::concat("[", begin_, ", ", end_, ")");
+      case Kind::from: return detail::concat(begin_, ":");
+      case Kind::range: return detail::concat(begin_, ":", end_);
+      case Kind::last_prompt: return detail::concat("-", begin_, ":");
       case Kind::at: {
-        std::string s = "at {";
-        for (size_t i = 0; i < indices_.size(); ++i) s += (i ? ", " : "") + std::to_string(indices_[i]);
-        return s + "}";
+        std::string s;
+        for (size_t i = 0; i < indices_.size(); ++i) s += (i ? "," : "") + std::to_string(indices_[i]);
+        return s;
       }
     }
     return "?";
@@ -122,6 +139,11 @@ class Positions {
                (layout.positions() < layout.prompt_tokens().unsqueeze(1));
       case Kind::generated:
         return layout.positions() >= layout.prompt_tokens().unsqueeze(1);
+      case Kind::last_prompt: {
+        const auto end = layout.prompt_tokens().unsqueeze(1);
+        return (layout.positions() >= 0) & (layout.positions() >= end - begin_) &
+               (layout.positions() < end);
+      }
     }
     return {};
   }
@@ -141,8 +163,56 @@ class Positions {
 
   Kind kind_;
   std::vector<int64_t> indices_;
-  int64_t begin_ = 0;
+  int64_t begin_ = 0;  // also n of last_prompt
   int64_t end_ = 0;
 };
+
+namespace detail {
+/// A non-negative decimal integer, or nullopt.
+inline std::optional<int64_t> parse_count(const std::string& text) {
+  if (text.empty() || text.size() > 12 || text.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  return std::stoll(text);
+}
+}  // namespace detail
+
+inline Positions Positions::parse(const std::string& spec) {
+  const auto fail = [&](const std::string& why) {
+    return Error(detail::concat("Positions::parse: '", spec, "' ", why, "; expected all, last, "
+                                "prompt, generated, K: (from K), A:B (A to B-1), -N: (last N "
+                                "prompt tokens) or I,J,... (explicit positions, from 0)"));
+  };
+  if (spec == "all") return all();
+  if (spec == "last") return last();
+  if (spec == "prompt") return prompt();
+  if (spec == "generated") return generated();
+  const auto colon = spec.find(':');
+  if (colon != std::string::npos) {
+    const auto head = spec.substr(0, colon);
+    const auto tail = spec.substr(colon + 1);
+    if (!head.empty() && head[0] == '-') {
+      const auto n = detail::parse_count(head.substr(1));
+      if (!n || !tail.empty() || *n == 0) throw fail("is not a valid -N: (N >= 1)");
+      return last_prompt(*n);
+    }
+    const auto begin = detail::parse_count(head);
+    if (!begin) throw fail("has no valid start before ':'");
+    if (tail.empty()) return from(*begin);
+    const auto end = detail::parse_count(tail);
+    if (!end || *end <= *begin) throw fail("is not a valid range A:B with A < B");
+    return range(*begin, *end);
+  }
+  std::vector<int64_t> indices;
+  size_t start = 0;
+  while (start <= spec.size()) {
+    const auto comma = std::min(spec.find(',', start), spec.size());
+    const auto index = detail::parse_count(spec.substr(start, comma - start));
+    if (!index) throw fail("is not a known form");
+    indices.push_back(*index);
+    start = comma + 1;
+  }
+  return at(std::move(indices));
+}
 
 }  // namespace steer

@@ -5,6 +5,7 @@
 #include "steer/chat_template.hpp"
 #include "steer/eigen_bridge.hpp"
 #include "steer/error.hpp"
+#include "steer/extract.hpp"
 #include "steer/generate.hpp"
 #include "steer/hook_point.hpp"
 #include "steer/hooks.hpp"

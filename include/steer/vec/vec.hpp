@@ -7,4 +7,5 @@
 #include "steer/vec/project.hpp"
 #include "steer/vec/pca.hpp"
 #include "steer/vec/probe.hpp"
+#include "steer/vec/separation.hpp"
 #include "steer/vec/accumulator.hpp"
