@@ -3,6 +3,7 @@
 // paths. Torch-free.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -88,6 +89,47 @@ inline HookPoint HookPoint::parse(const std::string& text) {
     return HookPoint(s, std::stoll(tail));
   }
   return module(text);
+}
+
+/// Parses a layer list: "all", "A-B" (A to B, inclusive), "A" and comma-separated mixes such as
+/// "0-3,7". Returns the layers ascending without repeats; each must be within 0 .. n_layers-1.
+/// Example: `parse_layers("4-6,10", /*n_layers=*/30)` == {4, 5, 6, 10}.
+inline std::vector<int64_t> parse_layers(const std::string& spec, int64_t n_layers) {
+  const auto fail = [&](const std::string& why) {
+    return Error(detail::concat("parse_layers: '", spec, "' ", why, "; expected all, A-B "
+                                "(inclusive), A, or a comma-separated list such as 0-3,7, with "
+                                "layers 0 to ", n_layers - 1));
+  };
+  std::vector<int64_t> layers;
+  if (spec == "all") {
+    for (int64_t l = 0; l < n_layers; ++l) layers.push_back(l);
+    return layers;
+  }
+  const auto number = [&](const std::string& text) {
+    if (text.empty() || text.size() > 9 || text.find_first_not_of("0123456789") != std::string::npos) {
+      throw fail("has '" + text + "' where a layer number belongs");
+    }
+    const auto l = std::stoll(text);
+    if (l >= n_layers) throw fail(detail::concat("names layer ", l, ", out of range"));
+    return static_cast<int64_t>(l);
+  };
+  size_t start = 0;
+  while (start <= spec.size()) {
+    const auto comma = std::min(spec.find(',', start), spec.size());
+    const auto item = spec.substr(start, comma - start);
+    const auto dash = item.find('-');
+    if (dash == std::string::npos) {
+      layers.push_back(number(item));
+    } else {
+      const auto a = number(item.substr(0, dash)), b = number(item.substr(dash + 1));
+      if (b < a) throw fail("has the range '" + item + "' with its end before its start");
+      for (auto l = a; l <= b; ++l) layers.push_back(l);
+    }
+    start = comma + 1;
+  }
+  std::sort(layers.begin(), layers.end());
+  layers.erase(std::unique(layers.begin(), layers.end()), layers.end());
+  return layers;
 }
 
 /// The layer layout of a model found from its module paths alone, for modules exported
