@@ -3,6 +3,10 @@
 // with Add on every layer, and with Record of resid_post on every layer. Run the arms
 // interleaved: --benchmark_enable_random_interleaving=true --benchmark_repetitions=N
 // (see docs/performance.md, "Hook layer").
+// The cost of one hook call is below what the default model's forward pass resolves, so
+// BM_TinyDecodeStep measures it where the forward is cheap: a tiny 3-layer Llama (d_model 64,
+// STEER_TINY_MODEL, default build/tests/fixtures/tiny-llama, made by the test fixtures) with a
+// hook at each of the 5 sites of every layer (15 calls per forward).
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -101,12 +105,63 @@ void BM_Prefill8x128(benchmark::State& state) {
   set_counters(state, hooks);
 }
 
+std::string tiny_dir() {
+  const char* dir = std::getenv("STEER_TINY_MODEL");
+  return dir ? dir : "build/tests/fixtures/tiny-llama";
+}
+
+enum TinyArm { kTinyBare, kTinyNoHook, kTinyAdd, kTinyRecord, kTinyAblate };
+
+// A decode step of the tiny model, batch 1, after 16 tokens; hooks at every site of every layer.
+void BM_TinyDecodeStep(benchmark::State& state) {
+  const auto arm = static_cast<TinyArm>(state.range(0));
+  static const auto tiny = steer::Model::load(tiny_dir());
+  static const auto tiny_bare = steer::Model::load(tiny_dir(), steer::ModelOptions().instrument(false));
+  const auto& model = arm == kTinyBare ? tiny_bare : tiny;
+  torch::manual_seed(0);
+  const auto v = torch::randn({model.d_model()}) * 0.01;
+  std::vector<steer::HookHandle<steer::Add>> adds;
+  std::vector<steer::HookHandle<steer::Record>> records;
+  std::vector<steer::HookHandle<steer::Ablate>> ablations;
+  for (int64_t l = 0; l < model.n_layers(); ++l) {
+    for (auto site : {steer::Site::resid_pre, steer::Site::resid_mid, steer::Site::resid_post,
+                      steer::Site::attn_out, steer::Site::mlp_out}) {
+      const steer::HookPoint point(site, l);
+      if (arm == kTinyAdd) adds.push_back(steer::hook(model, point, steer::Add(v, 1.0)));
+      if (arm == kTinyRecord) records.push_back(steer::hook(model, point, steer::Record()));
+      if (arm == kTinyAblate) ablations.push_back(steer::hook(model, point, steer::Ablate(v)));
+    }
+  }
+  auto cache = model.make_cache(1, 17);
+  const auto mask = torch::ones({1, 17}, torch::kInt64);
+  const auto ids = torch::randint(0, model.vocab_size(), {1, 17}, torch::kInt64);
+  model.logits_cached(ids.slice(1, 0, 16), mask.slice(1, 0, 16), cache);
+  const auto next = ids.slice(1, 16);
+  for (int i = 0; i < 5; ++i) {  // warm-up
+    cache.length = 16;
+    model.logits_cached(next, mask, cache);
+  }
+  for (auto _ : state) {
+    cache.length = 16;
+    benchmark::DoNotOptimize(model.logits_cached(next, mask, cache));
+    for (auto& r : records) r->clear();
+  }
+  state.counters["hook_calls"] =
+      static_cast<double>(adds.size() + records.size() + ablations.size());
+}
+
 void arms(benchmark::internal::Benchmark* b) {
   b->ArgName("arm");
   for (int arm : {kBare, kNoHook, kAddOne, kAddAll, kRecordAll}) b->Arg(arm);
 }
 
 BENCHMARK(BM_DecodeStep)->Apply(arms)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
+BENCHMARK(BM_TinyDecodeStep)
+    ->ArgName("arm")
+    ->DenseRange(kTinyBare, kTinyAblate)
+    ->Unit(benchmark::kMicrosecond)
+    ->UseRealTime()
+    ->MinTime(0.5);
 BENCHMARK(BM_Prefill8x128)->Apply(arms)->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
 
 }  // namespace
