@@ -485,7 +485,8 @@ inline std::pair<Slot*, int64_t> resolve(const Model& model, const HookPoint& po
                 point.site == Site::resid_mid
                     ? " (resid_mid needs the block to call a pre-norm named "
                       "post_attention_layernorm or ln_2 before its MLP)"
-                    : " (its forward does not return a Tensor)");
+                    : " (its forward returns neither a Tensor nor a tuple whose element 0 is "
+                      "a Tensor)");
     return {&instance->slots[kind], model.d_model()};
   }
   auto* instance = table->find(point.path);
