@@ -82,6 +82,11 @@ TEST(ForeignTraced, LayoutFromModuleNames) {
   EXPECT_EQ(gpt2.config().max_positions, 256);
   EXPECT_EQ(gpt2.layer(1).attn, "transformer.h.1.attn");
   EXPECT_FALSE(gpt2.has_tokenizer());
+  EXPECT_STEER_ERROR(steer::hook(gpt2, "resid_post.1", steer::Add(torch::ones({33}))),
+                     "Add: vector has d_model=33 but layer 1 of model 'hf-gpt2/model.pt' has 32");
+  EXPECT_STEER_ERROR(steer::hook(gpt2, "mlp_out.2", steer::Record()),
+                     "hook point 'mlp_out.2' has layer 2 but model 'hf-gpt2/model.pt' has layers "
+                     "0 to 1");
 }
 
 // Generation runs by full recompute; without a tokenizer from ids only.
@@ -180,6 +185,26 @@ TEST(TracedExport, HooksEqualScriptedExport) {
       auto y = steer::hook(traced, point, steer::Add(v, 3.0));
       EXPECT_LE(max_abs_diff(scripted.logits(ids), traced.logits(ids)), kTolerance) << point;
     }
+  }
+}
+
+// A trace of a module with an exported method names the traced submodule forwards forward1
+// (the scripted forward keeps its name): the taps go into both.
+TEST(TracedExport, TracedForwardNamedForward1IsInstrumented) {
+  const auto scripted = steer::Model::load(tiny("llama"));
+  const auto hybrid = steer::Model::load(foreign("hybrid-llama"));
+  const auto ids = random_ids(scripted, 2, 7, 8);
+  const auto v = torch::randn({scripted.d_model()});
+  for (const auto& point : every_site(scripted)) {
+    auto a = steer::hook(scripted, point, steer::Record());
+    auto b = steer::hook(hybrid, point, steer::Record());
+    scripted.logits(ids);
+    hybrid.logits(ids);
+    ASSERT_EQ(b->calls(), 1) << point;
+    EXPECT_LE(max_abs_diff(a->sequence(0), b->sequence(0)), kTolerance) << point;
+    auto x = steer::hook(scripted, point, steer::Add(v, 2.0));
+    auto y = steer::hook(hybrid, point, steer::Add(v, 2.0));
+    EXPECT_LE(max_abs_diff(scripted.logits(ids), hybrid.logits(ids)), kTolerance) << point;
   }
 }
 

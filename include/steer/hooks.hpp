@@ -449,9 +449,14 @@ class HookHandle {
 
 namespace detail {
 
+/// The model's name for messages: its directory's name, or "<directory>/<file>" for a model
+/// loaded from a .pt file.
 inline std::string model_name(const Model& model) {
   auto path = std::filesystem::path(model.directory());
   if (path.filename().empty()) path = path.parent_path();
+  if (std::filesystem::is_regular_file(path)) {
+    return (path.parent_path().filename() / path.filename()).string();
+  }
   return path.filename().string();
 }
 

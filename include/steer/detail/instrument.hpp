@@ -318,8 +318,8 @@ class HookTable {
 
 /// Edits the forward graph(s) of every submodule type of `module` (once per type, before the
 /// first call; a traced module gives each instance its own type) and returns the table of its
-/// module objects. Every module whose forward returns
-/// a Tensor, or a tuple whose element 0 is a Tensor, gets an output tap; the block types of `layers` also get an input tap (resid_pre)
+/// module objects. Every module whose forward returns a Tensor, or a tuple whose element 0 is a
+/// Tensor, gets an output tap; the block types of `layers` also get an input tap (resid_pre)
 /// and, where the block calls a known MLP pre-norm, a tap on that call's input (resid_mid).
 inline std::shared_ptr<HookTable> instrument(torch::jit::Module& module,
                                              const std::vector<LayerLayout>& layers) {
