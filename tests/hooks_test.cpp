@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <steer/steer.hpp>
 
+#include "hook_support.hpp"
 #include "model_support.hpp"
 
 using steer::HookPoint;
@@ -16,6 +17,9 @@ using steer::test::default_model_dir;
 using steer::test::fixture_dir;
 using steer::test::all_selections;
 using steer::test::cached_logits;
+using steer::test::expect_add_matches;
+using steer::test::expect_records_match;
+using steer::test::kSites;
 using steer::test::max_abs_diff;
 using steer::test::tiny;
 using steer::test::padded_batch;
@@ -29,83 +33,24 @@ std::string reference(const std::string& name) {
   return fixture_dir() + "/hooks/" + name + ".safetensors";
 }
 
-std::vector<int64_t> layers_of(const steer::io::Safetensors& ref) {
-  std::vector<int64_t> out;
-  std::stringstream list(ref.metadata.at("layers"));
-  for (std::string item; std::getline(list, item, ',');) out.push_back(std::stoll(item));
-  return out;
-}
-
-const char* kSites[] = {"resid_pre", "resid_mid", "resid_post", "attn_out", "mlp_out"};
-
-// Records every site of the reference layers in one forward pass and compares with transformers.
-void expect_records_match(const std::string& model_dir, const std::string& ref_name,
-                          double tolerance) {
-  const auto model = steer::Model::load(model_dir);
-  const auto ref = steer::io::read_safetensors(reference(ref_name));
-  const auto& ids = ref.at("ids");
-  std::vector<std::pair<std::string, steer::HookHandle<steer::Record>>> records;
-  for (auto layer : layers_of(ref)) {
-    for (const char* site : kSites) {
-      const auto name = std::string(site) + "." + std::to_string(layer);
-      records.emplace_back(name, steer::hook(model, name, steer::Record()));
-    }
-  }
-  const auto logits = model.logits(ids);
-  EXPECT_LE(max_abs_diff(logits, ref.at("logits")), 1e-4);
-  double worst = 0;
-  for (auto& [name, record] : records) {
-    SCOPED_TRACE(name);
-    ASSERT_EQ(record->calls(), 1);
-    const auto expected = ref.at("record." + name);
-    for (int64_t b = 0; b < ids.size(0); ++b) {
-      const auto diff = max_abs_diff(record->sequence(b), expected[b]);
-      EXPECT_LE(diff, tolerance) << name << " sequence " << b;
-      worst = std::max(worst, diff);
-    }
-    EXPECT_TRUE(torch::equal(record->positions(0), torch::arange(ids.size(1))));
-  }
-  ::testing::Test::RecordProperty("max_abs_diff", std::to_string(worst));
-  std::printf("[ record  ] %s: max |difference| vs transformers %.3g\n", ref_name.c_str(), worst);
-}
-
 TEST(HooksRecord, TinyLlamaMatchesTransformers) {
-  expect_records_match(tiny("llama"), "tiny-llama", kTinyTolerance);
+  expect_records_match(tiny("llama"), reference("tiny-llama"), kTinyTolerance);
 }
 TEST(HooksRecord, TinyGpt2MatchesTransformers) {
-  expect_records_match(tiny("gpt2"), "tiny-gpt2", kTinyTolerance);
+  expect_records_match(tiny("gpt2"), reference("tiny-gpt2"), kTinyTolerance);
 }
 TEST(HooksRecord, DefaultModelMatchesTransformers) {
-  expect_records_match(default_model_dir(), "default", kDefaultTolerance);
-}
-
-// Add at each site equals transformers with the same addition made by a Python hook.
-void expect_add_matches(const std::string& model_dir, const std::string& ref_name,
-                        double tolerance) {
-  const auto model = steer::Model::load(model_dir);
-  const auto ref = steer::io::read_safetensors(reference(ref_name));
-  const auto layer = ref.metadata.at("steer_layer");
-  const double c = std::stod(ref.metadata.at("coefficient"));
-  for (const char* site : kSites) {
-    const auto name = std::string(site) + "." + layer;
-    SCOPED_TRACE(name);
-    auto handle = steer::hook(model, name, steer::Add(ref.at("vector"), c));
-    const auto diff = max_abs_diff(model.logits(ref.at("ids")), ref.at("add." + name));
-    EXPECT_LE(diff, tolerance);
-    std::printf("[ add     ] %s %s: max |logit difference| vs transformers %.3g\n",
-                ref_name.c_str(), name.c_str(), diff);
-  }
-  EXPECT_LE(max_abs_diff(model.logits(ref.at("ids")), ref.at("logits")), 1e-4);
+  expect_records_match(default_model_dir(), reference("default"), kDefaultTolerance);
 }
 
 TEST(HooksAdd, TinyLlamaMatchesTransformers) {
-  expect_add_matches(tiny("llama"), "tiny-llama", kTinyTolerance);
+  expect_add_matches(tiny("llama"), reference("tiny-llama"), kTinyTolerance);
 }
 TEST(HooksAdd, TinyGpt2MatchesTransformers) {
-  expect_add_matches(tiny("gpt2"), "tiny-gpt2", kTinyTolerance);
+  expect_add_matches(tiny("gpt2"), reference("tiny-gpt2"), kTinyTolerance);
 }
 TEST(HooksAdd, DefaultModelMatchesTransformers) {
-  expect_add_matches(default_model_dir(), "default", kDefaultTolerance);
+  expect_add_matches(default_model_dir(), reference("default"), kDefaultTolerance);
 }
 
 torch::Tensor random_ids(const steer::Model& model, int64_t batch, int64_t length, int seed) {

@@ -137,13 +137,25 @@ TEST(DefaultModel, LogitsMatchTransformersWithAndWithoutCache) {
 
 TEST(ModelLoad, MissingDirectory) {
   EXPECT_STEER_ERROR(steer::Model::load("/nonexistent/model"),
-                     "'/nonexistent/model' is not a directory");
+                     "'/nonexistent/model' is neither a directory nor a file");
 }
 
+// Without steer.json the module loads as one of the user's own (tests/foreign_models_test.cpp):
+// layout from the module names, no KV cache. Without model.pt either, nothing loads.
 TEST(ModelLoad, DirectoryWithoutSteerJson) {
   const auto dir = copy_of(tiny("llama"), "no-steer-json");
   fs::remove(fs::path(dir) / "steer.json");
-  EXPECT_STEER_ERROR(steer::Model::load(dir), "has no steer.json");
+  const auto described = steer::Model::load(tiny("llama"));
+  const auto discovered = steer::Model::load(dir);
+  EXPECT_EQ(discovered.n_layers(), described.n_layers());
+  EXPECT_EQ(discovered.d_model(), described.d_model());
+  EXPECT_EQ(discovered.layer(2).attn, "model.layers.2.self_attn");
+  EXPECT_FALSE(discovered.has_kv_cache());
+  EXPECT_TRUE(discovered.has_tokenizer());
+  const auto ids = torch::randint(0, described.vocab_size(), {2, 5}, torch::kInt64);
+  EXPECT_TRUE(torch::equal(discovered.logits(ids), described.logits(ids)));
+  fs::remove(fs::path(dir) / "model.pt");
+  EXPECT_STEER_ERROR(steer::Model::load(dir), "has neither steer.json nor model.pt");
 }
 
 TEST(ModelLoad, SteerJsonThatIsNotJson) {

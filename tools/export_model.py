@@ -3,17 +3,23 @@
 
     python tools/export_model.py --hf DIR --out MODEL_DIR        # a local HF directory
     python tools/export_model.py --random llama --out MODEL_DIR  # tiny random model for tests
+    python tools/export_model.py --hf DIR --out MODEL_DIR --trace  # torch.jit.trace instead
 
 A model directory holds model.pt (TorchScript, scripted: module hierarchy kept, not frozen),
 tokenizer.json and steer.json (see docs/model-directory.md). Families: GPT-2 and Llama-style
 (Llama, Mistral, Qwen2, SmolLM). The export checks the TorchScript module against
 transformers on a few prompts before it writes anything.
+
+--trace writes a torch.jit.trace of the same modules' `forward` (full recompute) and no
+`forward_cached`: a trace bakes Python ints such as the cache's past length in as constants.
+steer.json's `methods` then lists `forward` alone, and steer runs the model by full recompute.
 """
 import argparse
 import json
 import shutil
 import sys
 import tempfile
+import warnings
 from pathlib import Path
 
 import torch
@@ -162,6 +168,44 @@ def steer_cached_logits(scripted, cfg, ids, mask, split: int):
 
 
 @torch.no_grad()
+def trace(module, cfg):
+    """torch.jit.trace of `forward` on a left-padded example batch (so that nothing about
+    padding is specialised away), not checked: check_traced does that at other shapes."""
+    generator = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, cfg["vocab_size"], (2, 11), generator=generator)
+    mask = torch.ones_like(ids)
+    mask[1, :4] = 0
+    # torch.jit.trace scripts a module's @torch.jit.export methods (forward_cached) along with
+    # the trace, and then names the traced submodule methods forward1: hide it for a pure trace.
+    module.forward_cached = None
+    try:
+        with warnings.catch_warnings():
+            # The branches on `k_cache.numel() > 0` are constant in forward (the cache is empty).
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            return torch.jit.trace(module, (ids, mask), check_trace=False)
+    finally:
+        del module.forward_cached
+
+
+@torch.no_grad()
+def check_traced(hf, traced, scripted, cfg) -> float:
+    """Max |logit difference| of the traced module against transformers (no padding, lengths
+    and batch sizes other than the trace's) and against the scripted module on left-padded
+    batches (real tokens only; transformers' positions do not skip padding)."""
+    generator = torch.Generator().manual_seed(0)
+    worst = 0.0
+    for batch, length in ((2, 2), (1, 7), (3, 19), (2, 33)):
+        ids = torch.randint(0, cfg["vocab_size"], (batch, length), generator=generator)
+        mask = torch.ones_like(ids)
+        worst = max(worst, (hf_logits(hf, ids, mask) - traced(ids, mask)).abs().max().item())
+        mask[0, :length // 2] = 0
+        real = mask.bool()
+        difference = (scripted(ids, mask) - traced(ids, mask))[real].abs().max().item()
+        worst = max(worst, difference)
+    return worst
+
+
+@torch.no_grad()
 def check_against_hf(hf, scripted, cfg) -> float:
     """Max |logit difference| between transformers and the scripted module, on both paths."""
     generator = torch.Generator().manual_seed(0)
@@ -229,7 +273,7 @@ def make_random_hf(family: str, out: Path, seed: int) -> None:
 # ----------------------------------------------------------------------------- export
 
 
-def export(hf_dir: Path, out: Path, source: dict) -> None:
+def export(hf_dir: Path, out: Path, source: dict, traced: bool = False) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
     hf = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
@@ -256,6 +300,17 @@ def export(hf_dir: Path, out: Path, source: dict) -> None:
     error = check_against_hf(hf, scripted, cfg)
     if error > EXPORT_CHECK_TOLERANCE:
         fail(f"exported logits differ from transformers by {error:.3g} (> {EXPORT_CHECK_TOLERANCE})")
+    methods = {"forward": "forward(input_ids, attention_mask) -> logits",
+               "forward_cached": "forward_cached(input_ids, attention_mask, k_cache, v_cache, "
+                                 "past_length) -> logits"}
+    exported = scripted
+    if traced:
+        exported = trace(module.eval(), cfg)
+        error = check_traced(hf, exported, scripted, cfg)
+        if error > EXPORT_CHECK_TOLERANCE:
+            fail(f"traced logits differ by {error:.3g} (> {EXPORT_CHECK_TOLERANCE}) from "
+                 "transformers or from the scripted module")
+        del methods["forward_cached"]
 
     tied = module.lm_head.weight is (module.model.embed_tokens.weight if family == "llama"
                                      else module.transformer.wte.weight)
@@ -275,8 +330,7 @@ def export(hf_dir: Path, out: Path, source: dict) -> None:
         "dtype": "float32",
         "module": "model.pt",
         "tokenizer": "tokenizer.json",
-        "methods": {"forward": "forward(input_ids, attention_mask) -> logits",
-                    "forward_cached": "forward_cached(input_ids, attention_mask, k_cache, v_cache, past_length) -> logits"},
+        "methods": methods,
         "kv_cache_shape": ["n_layers", "batch", "n_kv_heads", "max_length", "head_dim"],
         "special_tokens": special_tokens(tokenizer, generation_config),
         "chat_format": chat_format(template),
@@ -284,15 +338,16 @@ def export(hf_dir: Path, out: Path, source: dict) -> None:
         "chat_template": template,
         "paths": paths,
         "layers": layout,
-        "export": {"torch": torch.__version__, "check_max_abs_logit_error": error,
-                   "source": source},
+        "export": {"torch": torch.__version__, "mode": "trace" if traced else "script",
+                   "check_max_abs_logit_error": error, "source": source},
     }
 
     out.mkdir(parents=True, exist_ok=True)
-    scripted.save(str(out / "model.pt"))
+    exported.save(str(out / "model.pt"))
     shutil.copyfile(tokenizer_json, out / "tokenizer.json")
     (out / "steer.json").write_text(json.dumps(steer_json, indent=2) + "\n")
-    print(f"export_model: wrote {out} ({family}, {cfg['n_layers']} layers, d_model "
+    print(f"export_model: wrote {out} ({family}, {'traced' if traced else 'scripted'}, "
+          f"{cfg['n_layers']} layers, d_model "
           f"{cfg['d_model']}, max |logit error| vs transformers {error:.2e})")
 
 
@@ -304,6 +359,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="model directory to write")
     parser.add_argument("--seed", type=int, default=0, help="seed of --random weights")
     parser.add_argument("--keep-hf", type=Path, help="with --random: also keep the HF directory here")
+    parser.add_argument("--trace", action="store_true",
+                        help="torch.jit.trace forward only (no KV cache method) instead of scripting")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     from transformers.utils import logging as hf_logging
@@ -313,11 +370,12 @@ def main() -> None:
             fail(f"{args.hf} is not a Hugging Face model directory (no config.json)")
         source_file = args.hf / "steer_source.json"
         source = json.loads(source_file.read_text()) if source_file.is_file() else {"hf": str(args.hf)}
-        export(args.hf, args.out, source)
+        export(args.hf, args.out, source, args.trace)
         return
     hf_dir = args.keep_hf or Path(tempfile.mkdtemp(prefix="steer-random-"))
     make_random_hf(args.random, hf_dir, args.seed)
-    export(hf_dir, args.out, {"random": args.random, "seed": args.seed, "hf": str(hf_dir)})
+    export(hf_dir, args.out, {"random": args.random, "seed": args.seed, "hf": str(hf_dir)},
+           args.trace)
     if args.keep_hf is None:
         shutil.rmtree(hf_dir)
 

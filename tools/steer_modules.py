@@ -14,6 +14,10 @@ state_dict loads unchanged and every block, attention and MLP stays a separate s
         at those positions. Prefill is a call with past_length = 0, a decode step one with t = 1.
 
 Positions come from the mask (cumsum - 1), so left padding never shifts a sequence's positions.
+
+The code also traces (tools/export_model.py --trace traces `forward`): dtypes and devices are
+taken from tensors (`type_as`, `new_*`, `ones_like`), never from Python values, which a trace
+would bake in as constants; shapes come from `size()`, which a trace records.
 """
 import math
 from typing import Tuple
@@ -30,20 +34,20 @@ def position_ids_from_mask(attention_mask: torch.Tensor, t: int) -> torch.Tensor
     return positions[:, positions.size(1) - t:]
 
 
-def additive_mask(attention_mask: torch.Tensor, t: int, dtype: torch.dtype) -> torch.Tensor:
-    """[B, 1, t, S] additive mask: 0 where query i (at S - t + i) may attend key j, else min.
+def additive_mask(attention_mask: torch.Tensor, t: int, like: torch.Tensor) -> torch.Tensor:
+    """[B, 1, t, S] additive mask in the dtype of `like`: 0 where query i (at S - t + i) may
+    attend key j, else the dtype's lowest finite value.
 
-    A fully masked row (a left-pad query) gets the same finite value everywhere, so its softmax
-    stays finite; those rows are never read.
+    A fully masked row (a left-pad query) stays finite, so its softmax does too; those rows are
+    never read.
     """
     total = attention_mask.size(1)
-    device = attention_mask.device
-    query = torch.arange(total - t, total, device=device).view(t, 1)
-    key = torch.arange(total, device=device).view(1, total)
+    column = torch.ones_like(attention_mask[0]).cumsum(0) - 1  # 0 .. total-1, on the mask's device
+    query = column[total - t:].view(t, 1)
+    key = column.view(1, total)
     allowed = (key <= query).view(1, 1, t, total) & (attention_mask != 0).view(-1, 1, 1, total)
-    zero = torch.zeros((), dtype=dtype, device=device)
-    lowest = -65504.0 if dtype == torch.float16 else -3.3895313892515355e38  # float16 / bfloat16 min
-    minimum = torch.full((), lowest, dtype=dtype, device=device)
+    zero = like.new_zeros(())
+    minimum = like.new_full((), float("-inf")).nan_to_num()  # the lowest finite value
     return torch.where(allowed, zero, minimum)
 
 
@@ -64,9 +68,15 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x32 = x.float()
+        if torch.jit.is_tracing():
+            # x.float() of a float32 x is x itself, and a trace would then route the caller's
+            # later uses of x (the residual) through this cast: a float32 residual stream when
+            # the model later runs in bfloat16. A copy keeps the two apart.
+            x32 = x.to(torch.float32, copy=True)
+        else:
+            x32 = x.float()
         x32 = x32 * torch.rsqrt(x32.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * x32.to(x.dtype)
+        return self.weight * x32.type_as(x)
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -141,19 +151,20 @@ class LlamaModel(nn.Module):
         self.register_buffer("inv_freq", inv_freq.float().clone(), persistent=True)
         self.attention_scaling = attention_scaling
 
-    def rotary(self, positions: torch.Tensor, dtype: torch.dtype) -> Tuple[torch.Tensor, torch.Tensor]:
+    def rotary(self, positions: torch.Tensor, like: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """cos and sin [B, 1, t, head_dim] in the dtype of `like`."""
         freqs = positions.float().unsqueeze(-1) * self.inv_freq.view(1, 1, -1)
-        angles = torch.cat((freqs, freqs), dim=-1).unsqueeze(1)  # [B, 1, t, head_dim]
-        cos = (angles.cos() * self.attention_scaling).to(dtype)
-        sin = (angles.sin() * self.attention_scaling).to(dtype)
+        angles = torch.cat((freqs, freqs), dim=-1).unsqueeze(1)
+        cos = (angles.cos() * self.attention_scaling).type_as(like)
+        sin = (angles.sin() * self.attention_scaling).type_as(like)
         return cos, sin
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, k_cache: torch.Tensor,
                 v_cache: torch.Tensor, past_length: int) -> torch.Tensor:
         t = input_ids.size(1)
         x = self.embed_tokens(input_ids)
-        cos, sin = self.rotary(position_ids_from_mask(attention_mask, t), x.dtype)
-        mask = additive_mask(attention_mask, t, x.dtype)
+        cos, sin = self.rotary(position_ids_from_mask(attention_mask, t), x)
+        mask = additive_mask(attention_mask, t, x)
         cached = k_cache.numel() > 0
         for i, layer in enumerate(self.layers):
             if cached:
@@ -262,7 +273,7 @@ class GPT2Model(nn.Module):
                 v_cache: torch.Tensor, past_length: int) -> torch.Tensor:
         t = input_ids.size(1)
         x = self.wte(input_ids) + self.wpe(position_ids_from_mask(attention_mask, t))
-        mask = additive_mask(attention_mask, t, x.dtype)
+        mask = additive_mask(attention_mask, t, x)
         cached = k_cache.numel() > 0
         for i, block in enumerate(self.h):
             if cached:

@@ -46,10 +46,12 @@ struct GenerateOptions {
   TORCH_ARG(bool, stop_at_eos) = true;
   /// Further token ids that end a sequence (not part of the output).
   TORCH_ARG(std::vector<int64_t>, stop_tokens) = {};
-  /// Strings that end a sequence; the text is cut before the first one.
+  /// Strings that end a sequence; the text is cut before the first one. Needs the model's
+  /// tokenizer.
   TORCH_ARG(std::vector<std::string>, stop_strings) = {};
   /// true: prefill once, then one position per step through the KV cache; false: recompute
-  /// the whole sequence every step (for checks and comparisons).
+  /// the whole sequence every step (for checks and comparisons). A model without a KV cache
+  /// (traced export, module without steer.json: Model::has_kv_cache()) always recomputes.
   TORCH_ARG(bool, use_cache) = true;
   /// Called for every generated token, in order, sequence by sequence within a step.
   TORCH_ARG(std::function<void(const TokenEvent&)>, on_token) = nullptr;
@@ -59,7 +61,7 @@ struct GenerateOptions {
 struct Generation {
   std::vector<int64_t> prompt_ids;
   std::vector<int64_t> ids;  ///< generated ids, without the stop token
-  std::string text;          ///< decoded `ids`, cut before a stop string
+  std::string text;          ///< decoded `ids`, cut before a stop string ("" without a tokenizer)
   std::string stop_reason;   ///< "eos", "stop_token", "stop_string" or "max_new_tokens"
 };
 
@@ -150,7 +152,7 @@ inline size_t complete_text_length(const std::string& text) {
 namespace detail {
 
 /// The generation loop over any model type with steer::Model's interface (tokenizer(),
-/// config(), logits, make_cache, logits_cached).
+/// has_tokenizer(), has_kv_cache(), config(), logits, make_cache, logits_cached).
 template <typename ModelT>
 std::vector<Generation> generate_batch(const ModelT& model,
                                        const std::vector<std::vector<int64_t>>& prompts,
@@ -160,6 +162,9 @@ std::vector<Generation> generate_batch(const ModelT& model,
   for (size_t i = 0; i < prompts.size(); ++i) {
     STEER_CHECK(!prompts[i].empty(), "generate: prompt ", i, " has no token");
   }
+  STEER_CHECK(options.stop_strings().empty() || model.has_tokenizer(),
+              "generate: stop_strings need the model's tokenizer, but the model was loaded "
+              "without one (hint: stop_tokens work on ids)");
   const auto& config = model.config();
   const int64_t pad_id = config.pad.id >= 0 ? config.pad.id : 0;
   auto padded = left_pad(prompts, pad_id);
@@ -180,12 +185,13 @@ std::vector<Generation> generate_batch(const ModelT& model,
   for (int64_t b = 0; b < batch; ++b) out[b].prompt_ids = prompts[b];
   auto generator = at::make_generator<at::CPUGeneratorImpl>(options.seed());
 
+  const bool use_cache = options.use_cache() && model.has_kv_cache();
   decltype(model.make_cache(1, 1)) cache{};  // steer::KvCache, declared in model.hpp
-  if (options.use_cache()) cache = model.make_cache(batch, prompt_length + max_new);
+  if (use_cache) cache = model.make_cache(batch, prompt_length + max_new);
   // Logits of the last position of every sequence after `new_ids` joined the batch.
   const auto last_logits = [&](const torch::Tensor& new_ids) {
-    const auto all = options.use_cache() ? model.logits_cached(new_ids, mask, cache)
-                                         : model.logits(ids, mask, prompt_length);
+    const auto all = use_cache ? model.logits_cached(new_ids, mask, cache)
+                               : model.logits(ids, mask, prompt_length);
     return all.select(1, all.size(1) - 1).to(torch::kCPU, torch::kFloat32);
   };
   torch::Tensor next_logits = last_logits(ids);
@@ -208,7 +214,7 @@ std::vector<Generation> generate_batch(const ModelT& model,
       }
       auto& g = out[b];
       g.ids.push_back(token);
-      g.text = model.tokenizer().decode(g.ids);
+      if (model.has_tokenizer()) g.text = model.tokenizer().decode(g.ids);
       for (const auto& s : options.stop_strings()) {
         const auto at = g.text.find(s);
         if (at != std::string::npos) {

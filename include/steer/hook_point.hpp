@@ -132,40 +132,58 @@ inline std::vector<int64_t> parse_layers(const std::string& spec, int64_t n_laye
   return layers;
 }
 
+/// A module naming scheme that steer recognises in models without steer.json.
+struct KnownLayout {
+  const char* family;     ///< "llama", "gpt2", "gpt-neox"
+  const char* blocks;     ///< prefix of the numbered blocks, e.g. "model.layers."
+  const char* attn;       ///< attention submodule of a block
+  const char* mlp;        ///< MLP submodule of a block
+  const char* embedding;  ///< token embedding: weight [vocab, d_model]
+  const char* positions;  ///< learned position embedding (weight [max_positions, d_model]) or ""
+};
+
+/// GPT-2 `transformer.h.N.{attn,mlp}`, Llama / Mistral / Qwen2 `model.layers.N.{self_attn,mlp}`,
+/// GPT-NeoX `gpt_neox.layers.N.{attention,mlp}`.
+inline const std::vector<KnownLayout>& known_layouts() {
+  static const std::vector<KnownLayout> layouts = {
+      {"llama", "model.layers.", "self_attn", "mlp", "model.embed_tokens", ""},
+      {"gpt2", "transformer.h.", "attn", "mlp", "transformer.wte", "transformer.wpe"},
+      {"gpt-neox", "gpt_neox.layers.", "attention", "mlp", "gpt_neox.embed_in", ""},
+  };
+  return layouts;
+}
+
+/// The known layout whose blocks `layers` follow (as found by discover_layers), or nullptr.
+inline const KnownLayout* layout_of(const std::vector<LayerLayout>& layers) {
+  if (layers.empty()) return nullptr;
+  for (const auto& known : known_layouts()) {
+    if (layers.front().block.rfind(known.blocks, 0) == 0) return &known;
+  }
+  return nullptr;
+}
+
 /// The layer layout of a model found from its module paths alone, for modules exported
-/// without steer.json: GPT-2 `transformer.h.N.{attn,mlp}`, Llama / Mistral / Qwen2
-/// `model.layers.N.{self_attn,mlp}`, GPT-NeoX `gpt_neox.layers.N.{attention,mlp}`.
+/// without steer.json (the layouts of known_layouts()).
 /// Layers must be numbered 0 .. N-1 without gaps. Throws when no family fits.
 /// Example: `auto layers = discover_layers(model.module_paths());`
 inline std::vector<LayerLayout> discover_layers(const std::vector<std::string>& paths) {
-  struct Family {
-    const char* name;
-    const char* prefix;
-    const char* attn;
-    const char* mlp;
-  };
-  static constexpr Family kFamilies[] = {
-      {"llama", "model.layers.", "self_attn", "mlp"},
-      {"gpt2", "transformer.h.", "attn", "mlp"},
-      {"gpt-neox", "gpt_neox.layers.", "attention", "mlp"},
-  };
   const std::set<std::string> all(paths.begin(), paths.end());
-  for (const auto& f : kFamilies) {
+  for (const auto& f : known_layouts()) {
     std::vector<LayerLayout> layers;
     for (int64_t i = 0;; ++i) {
-      const auto block = detail::concat(f.prefix, i);
+      const auto block = detail::concat(f.blocks, i);
       if (!all.count(block)) break;
       LayerLayout l{block, block + "." + f.attn, block + "." + f.mlp};
       STEER_CHECK(all.count(l.attn) && all.count(l.mlp), "discover_layers: block '", block,
-                  "' looks like a ", f.name, " block but has no '", l.attn, "' or '", l.mlp,
+                  "' looks like a ", f.family, " block but has no '", l.attn, "' or '", l.mlp,
                   "' submodule");
       layers.push_back(std::move(l));
     }
     if (layers.empty()) continue;
     // A numbered block past the contiguous run means a gap.
-    const auto next = detail::concat(f.prefix, layers.size() + 1);
-    STEER_CHECK(!all.count(next), "discover_layers: blocks '", f.prefix, "N' are not numbered 0 to ",
-                layers.size(), " without gaps ('", next, "' exists but '", f.prefix, layers.size(),
+    const auto next = detail::concat(f.blocks, layers.size() + 1);
+    STEER_CHECK(!all.count(next), "discover_layers: blocks '", f.blocks, "N' are not numbered 0 to ",
+                layers.size(), " without gaps ('", next, "' exists but '", f.blocks, layers.size(),
                 "' does not)");
     return layers;
   }

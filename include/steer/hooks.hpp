@@ -449,9 +449,14 @@ class HookHandle {
 
 namespace detail {
 
+/// The model's name for messages: its directory's name, or "<directory>/<file>" for a model
+/// loaded from a .pt file.
 inline std::string model_name(const Model& model) {
   auto path = std::filesystem::path(model.directory());
   if (path.filename().empty()) path = path.parent_path();
+  if (std::filesystem::is_regular_file(path)) {
+    return (path.parent_path().filename() / path.filename()).string();
+  }
   return path.filename().string();
 }
 
@@ -485,7 +490,8 @@ inline std::pair<Slot*, int64_t> resolve(const Model& model, const HookPoint& po
                 point.site == Site::resid_mid
                     ? " (resid_mid needs the block to call a pre-norm named "
                       "post_attention_layernorm or ln_2 before its MLP)"
-                    : " (its forward does not return a Tensor)");
+                    : " (its forward returns neither a Tensor nor a tuple whose element 0 is "
+                      "a Tensor)");
     return {&instance->slots[kind], model.d_model()};
   }
   auto* instance = table->find(point.path);

@@ -1,11 +1,13 @@
-// Model: a steer model directory loaded into LibTorch (TorchScript module + steer.json), on a
-// chosen device and dtype, with checked forward passes by full recompute or through a KV cache.
+// Model: a steer model directory (TorchScript module + steer.json), or any TorchScript causal
+// LM whose layers steer recognises, loaded into LibTorch on a chosen device and dtype, with
+// checked forward passes by full recompute or through a KV cache.
 #pragma once
 
 #include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +20,7 @@
 #include "steer/detail/instrument.hpp"
 #include "steer/error.hpp"
 #include "steer/generate.hpp"
+#include "steer/hook_point.hpp"
 #include "steer/model_config.hpp"
 #include "steer/tokenizer.hpp"
 
@@ -60,19 +63,28 @@ struct KvCache {
 class Model {
  public:
   /// Loads a model directory written by tools/export_model.py (model.pt, tokenizer.json,
-  /// steer.json) and checks that steer.json and the module agree.
+  /// steer.json) and checks that steer.json and the module agree. A directory without
+  /// steer.json (model.pt, optionally tokenizer.json) or a .pt file is loaded as a TorchScript
+  /// module of one's own: layers found by their module names (discover_layers), d_model and the
+  /// vocabulary from the embedding, full recompute only (docs/model-directory.md).
   /// Example: `auto model = steer::Model::load("models/smollm2-135m-instruct");`
-  static Model load(const std::string& directory, const ModelOptions& options = {});
+  static Model load(const std::string& path, const ModelOptions& options = {});
 
   const ModelConfig& config() const { return config_; }
+  /// The path given to load(): a model directory or a .pt file.
   const std::string& directory() const { return directory_; }
   int64_t n_layers() const { return config_.n_layers; }
   int64_t d_model() const { return config_.d_model; }
   int64_t vocab_size() const { return config_.vocab_size; }
   torch::Device device() const { return options_.device(); }
   /// The model's tokenizer (tokenizer.json), with the chat format of steer.json set when the
-  /// model has one.
-  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  /// model has one. Throws for a model loaded without one (see has_tokenizer()).
+  const Tokenizer& tokenizer() const;
+  /// false only for a TorchScript module loaded without steer.json and without tokenizer.json.
+  bool has_tokenizer() const { return tokenizer_.has_value(); }
+  /// Whether the module has a KV cache method (forward_cached): false for traced exports and
+  /// modules loaded without steer.json, which run by full recompute only.
+  bool has_kv_cache() const { return config_.kv_cache; }
   torch::Dtype dtype() const { return options_.dtype(); }
 
   /// Module paths of layer `layer` (0-based); throws for a layer outside 0 .. n_layers-1.
@@ -97,6 +109,7 @@ class Model {
                        int64_t prompt_length = -1) const;
 
   /// An empty cache for `batch` sequences of up to `capacity` tokens, on the model's device.
+  /// Throws for a model without a KV cache (has_kv_cache()).
   KvCache make_cache(int64_t batch, int64_t capacity) const;
 
   /// Logits [B, t, vocab] of the t new tokens `input_ids` [B, t] appended to what `cache`
@@ -107,7 +120,7 @@ class Model {
                               KvCache& cache) const;
 
   /// Generates a continuation of each prompt (see generate.hpp): a batch is left-padded and
-  /// runs together. Example:
+  /// runs together; by full recompute for a model without a KV cache. Example:
   /// `model.generate("I hate you because", GenerateOptions().max_new_tokens(20)).text`
   Generation generate(const std::string& prompt, const GenerateOptions& options = {}) const;
   std::vector<Generation> generate(const std::vector<std::string>& prompts,
@@ -121,13 +134,15 @@ class Model {
   void check_ids(const char* call, const torch::Tensor& ids) const;
   torch::Tensor checked_mask(const char* call, const torch::Tensor& mask, int64_t batch,
                              int64_t length, int64_t* longest = nullptr) const;
-  torch::jit::IValue run(const char* call, const std::string& method,
-                         std::vector<torch::jit::IValue> inputs, const CallLayout& layout) const;
+  torch::Tensor run(const char* call, const std::string& method,
+                    std::vector<torch::jit::IValue> inputs, const CallLayout& layout) const;
+  void check_kv_cache(const char* call) const;
 
   ModelConfig config_;
   ModelOptions options_;
   std::string directory_;
-  std::optional<Tokenizer> tokenizer_;  // always set once load() returns
+  std::optional<Tokenizer> tokenizer_;  // set once load() returns, unless loaded without one
+  bool forward_takes_mask_ = true;      // forward(ids, mask), else forward(ids)
   mutable torch::jit::Module module_;
   std::map<std::string, torch::jit::Module> submodules_;
   std::vector<std::string> module_paths_;
@@ -164,11 +179,76 @@ inline torch::Device parse_device(const std::string& name) {
   }
 }
 
-inline Model Model::load(const std::string& directory, const ModelOptions& options) {
+namespace detail {
+
+/// A ModelConfig for a TorchScript module loaded without steer.json: layers discovered from
+/// the module paths, d_model and vocab_size from the embedding weight, max_positions from a
+/// learned position embedding where the layout has one. No chat format, no special tokens.
+inline ModelConfig discovered_config(const torch::jit::Module& module,
+                                     const std::vector<std::string>& paths,
+                                     const std::string& module_path) {
+  ModelConfig c;
+  c.format_version = ModelConfig::kFormatVersion;
+  try {
+    c.layers = discover_layers(paths);
+  } catch (const Error& e) {
+    throw Error(concat("Model::load: ", module_path, " has no steer.json and ", e.what(),
+                       " (hint: export the model with tools/export_model.py, which writes "
+                       "steer.json with its layout)"));
+  }
+  const auto* layout = layout_of(c.layers);
+  c.family = layout != nullptr ? layout->family : "";
+  c.hf_model_type = c.family;
+  c.n_layers = static_cast<int64_t>(c.layers.size());
+  const std::set<std::string> all(paths.begin(), paths.end());
+  const auto weight_of = [&](const std::string& path) -> torch::Tensor {
+    if (!all.count(path)) return {};
+    for (const auto& named : module.named_modules()) {
+      if (named.name == path && named.value.hasattr("weight")) {
+        const auto weight = named.value.attr("weight");
+        if (weight.isTensor() && weight.toTensor().dim() == 2) return weight.toTensor();
+      }
+    }
+    return {};
+  };
+  std::string names;
+  for (const auto& known : known_layouts()) {
+    names += (names.empty() ? "" : ", ") + std::string(known.embedding);
+    if (!c.embedding_path.empty()) continue;
+    if (auto weight = weight_of(known.embedding); weight.defined()) {
+      c.embedding_path = known.embedding;
+      c.vocab_size = weight.size(0);
+      c.d_model = weight.size(1);
+    }
+  }
+  STEER_CHECK(!c.embedding_path.empty(), "Model::load: ", module_path,
+              " has no steer.json and no token embedding with a 2-D weight among ", names,
+              " (needed for d_model and the vocabulary size; hint: export the model with "
+              "tools/export_model.py)");
+  if (layout != nullptr && *layout->positions != '\0') {
+    if (auto weight = weight_of(layout->positions); weight.defined()) c.max_positions = weight.size(0);
+  }
+  c.module_file = module_path;
+  c.chat_format = "none";
+  c.kv_cache = false;
+  return c;
+}
+
+/// Whether argument `i` of a schema (0 is self) takes a Tensor, possibly optional.
+inline bool takes_tensor(const c10::FunctionSchema& schema, size_t i) {
+  return i < schema.arguments().size() &&
+         schema.arguments()[i].type()->isSubtypeOf(*c10::OptionalType::ofTensor());
+}
+
+}  // namespace detail
+
+inline Model Model::load(const std::string& path, const ModelOptions& options) {
   namespace fs = std::filesystem;
-  STEER_CHECK(fs::is_directory(directory), "Model::load: '", directory,
-              "' is not a directory (expected a model directory with model.pt, tokenizer.json "
-              "and steer.json, written by tools/export_model.py)");
+  const bool is_file = fs::is_regular_file(path);
+  STEER_CHECK(is_file || fs::is_directory(path), "Model::load: '", path,
+              "' is neither a directory nor a file (expected a model directory with model.pt, "
+              "tokenizer.json and steer.json, written by tools/export_model.py, or a "
+              "TorchScript .pt file)");
   const auto dtype = options.dtype();
   STEER_CHECK(dtype == torch::kFloat32 || dtype == torch::kFloat16 || dtype == torch::kBFloat16,
               "Model::load: dtype ", dtype, " is not supported; expected float32, float16 or "
@@ -185,31 +265,31 @@ inline Model Model::load(const std::string& directory, const ModelOptions& optio
   }
 
   Model model;
-  model.directory_ = directory;
+  model.directory_ = path;
   model.options_ = options;
-  const auto config_path = (fs::path(directory) / "steer.json").string();
-  STEER_CHECK(fs::is_regular_file(config_path), "Model::load: '", directory,
-              "' has no steer.json (expected a model directory written by "
-              "tools/export_model.py)");
-  model.config_ = ModelConfig::from_file(config_path);
-  const auto& c = model.config_;
-
-  const auto tokenizer_path = (fs::path(directory) / c.tokenizer_file).string();
-  STEER_CHECK(fs::is_regular_file(tokenizer_path), "Model::load: ", tokenizer_path,
-              " is missing (steer.json names it as the tokenizer)");
-  model.tokenizer_ = Tokenizer::from_file(tokenizer_path);
-  STEER_CHECK(model.tokenizer_->vocab_size() <= c.vocab_size, "Model::load: the tokenizer ",
-              tokenizer_path, " has ", model.tokenizer_->vocab_size(),
-              " tokens but the model's vocabulary has ", c.vocab_size,
-              " (hint: tokenizer.json from another model?)");
-  if (c.chat_format != "none") {
-    model.tokenizer_->set_chat_template(ChatTemplateOptions(parse_chat_format(c.chat_format))
-                                           .default_system_prompt(c.chat_default_system_prompt));
+  const auto config_path = (fs::path(path) / "steer.json").string();
+  // With steer.json: a steer model directory. Without: a TorchScript module of one's own.
+  const bool described = !is_file && fs::is_regular_file(config_path);
+  std::string module_path;
+  std::string tokenizer_path;
+  if (described) {
+    model.config_ = ModelConfig::from_file(config_path);
+    tokenizer_path = (fs::path(path) / model.config_.tokenizer_file).string();
+    STEER_CHECK(fs::is_regular_file(tokenizer_path), "Model::load: ", tokenizer_path,
+                " is missing (steer.json names it as the tokenizer)");
+    module_path = (fs::path(path) / model.config_.module_file).string();
+    STEER_CHECK(fs::is_regular_file(module_path), "Model::load: ", module_path,
+                " is missing (steer.json names it as the TorchScript module)");
+  } else {
+    module_path = is_file ? path : (fs::path(path) / "model.pt").string();
+    STEER_CHECK(fs::is_regular_file(module_path), "Model::load: '", path,
+                "' has neither steer.json nor model.pt (expected a model directory written by "
+                "tools/export_model.py, or a directory with a TorchScript model.pt; see "
+                "docs/model-directory.md)");
+    const auto candidate = (fs::path(path) / "tokenizer.json").string();
+    if (!is_file && fs::is_regular_file(candidate)) tokenizer_path = candidate;
   }
 
-  const auto module_path = (fs::path(directory) / c.module_file).string();
-  STEER_CHECK(fs::is_regular_file(module_path), "Model::load: ", module_path,
-              " is missing (steer.json names it as the TorchScript module)");
   try {
     model.module_ = torch::jit::load(module_path, torch::Device(torch::kCPU));
   } catch (const c10::Error& e) {
@@ -218,19 +298,54 @@ inline Model Model::load(const std::string& directory, const ModelOptions& optio
                                " (hint: corrupt or truncated file? re-export the model)"));
   }
   model.module_.eval();
-  // Taps go in before the first forward call: the executor ignores later graph edits.
-  if (options.instrument()) model.hooks_ = detail::instrument(model.module_, c.layers);
-
   for (const auto& named : model.module_.named_modules()) {
     if (named.name.empty()) continue;
     model.submodules_.emplace(named.name, named.value);
     model.module_paths_.push_back(named.name);
   }
-  for (const char* method : {"forward", "forward_cached"}) {
-    STEER_CHECK(model.module_.find_method(method).has_value(), "Model::load: ", module_path,
-                " has no method '", method, "' (expected a module written by "
-                "tools/export_model.py; see docs/model-directory.md)");
+  if (!described) {
+    model.config_ = detail::discovered_config(model.module_, model.module_paths_, module_path);
   }
+  const auto& c = model.config_;
+
+  if (!tokenizer_path.empty()) {
+    model.tokenizer_ = Tokenizer::from_file(tokenizer_path);
+    STEER_CHECK(model.tokenizer_->vocab_size() <= c.vocab_size, "Model::load: the tokenizer ",
+                tokenizer_path, " has ", model.tokenizer_->vocab_size(),
+                " tokens but the model's vocabulary has ", c.vocab_size,
+                " (hint: tokenizer.json from another model?)");
+    if (c.chat_format != "none") {
+      model.tokenizer_->set_chat_template(
+          ChatTemplateOptions(parse_chat_format(c.chat_format))
+              .default_system_prompt(c.chat_default_system_prompt));
+    }
+  }
+
+  // Taps go in before the first forward call: the executor ignores later graph edits.
+  if (options.instrument()) model.hooks_ = detail::instrument(model.module_, c.layers);
+
+  const char* expected_module = described
+      ? " (expected a module written by tools/export_model.py; see docs/model-directory.md)"
+      : " (expected a TorchScript causal LM; see docs/model-directory.md)";
+  STEER_CHECK(model.module_.find_method("forward").has_value(), "Model::load: ", module_path,
+              " has no method 'forward'", expected_module);
+  if (c.kv_cache) {
+    STEER_CHECK(model.module_.find_method("forward_cached").has_value(), "Model::load: ",
+                module_path, " has no method 'forward_cached' although steer.json lists it in "
+                "'methods'", expected_module);
+  }
+  // forward(input_ids) or forward(input_ids, attention_mask); further arguments need defaults.
+  const auto& schema = model.module_.get_method("forward").function().getSchema();
+  const auto n_arguments = schema.arguments().size();
+  model.forward_takes_mask_ = detail::takes_tensor(schema, 2);
+  bool callable = detail::takes_tensor(schema, 1);
+  for (size_t i = model.forward_takes_mask_ ? 3 : 2; i < n_arguments; ++i) {
+    callable = callable && schema.arguments()[i].default_value().has_value();
+  }
+  STEER_CHECK(callable, "Model::load: ", module_path, " has ", schema,
+              "; expected forward(input_ids) or forward(input_ids, attention_mask), any further "
+              "argument optional", expected_module);
+
   // steer.json must describe the module: every layer path exists, no layer is left out, the
   // embedding has [vocab_size, d_model].
   const auto mismatch = [&](const std::string& what) {
@@ -238,9 +353,9 @@ inline Model Model::load(const std::string& directory, const ModelOptions& optio
   };
   for (int64_t i = 0; i < c.n_layers; ++i) {
     const auto& l = c.layers[i];
-    for (const auto& path : {l.block, l.attn, l.mlp}) {
-      STEER_CHECK(model.submodules_.count(path), mismatch(detail::concat(
-                      "layer ", i, " path '", path, "' is not a submodule of the module")));
+    for (const auto& p : {l.block, l.attn, l.mlp}) {
+      STEER_CHECK(model.submodules_.count(p), mismatch(detail::concat(
+                      "layer ", i, " path '", p, "' is not a submodule of the module")));
     }
   }
   const auto& first_block = c.layers.front().block;
@@ -265,6 +380,14 @@ inline Model Model::load(const std::string& directory, const ModelOptions& optio
                                ": ", detail::torch_message(e)));
   }
   return model;
+}
+
+inline const Tokenizer& Model::tokenizer() const {
+  STEER_CHECK(tokenizer_.has_value(), "Model::tokenizer: model '", directory_,
+              "' has no tokenizer (a TorchScript module loaded without steer.json and without "
+              "tokenizer.json; hint: put the model's tokenizer.json next to its model.pt, or "
+              "pass token ids)");
+  return *tokenizer_;
 }
 
 inline const LayerLayout& Model::layer(int64_t layer) const {
@@ -329,13 +452,14 @@ inline torch::Tensor Model::checked_mask(const char* call, const torch::Tensor& 
   return as_long.to(device());
 }
 
-inline torch::jit::IValue Model::run(const char* call, const std::string& method,
-                                     std::vector<torch::jit::IValue> inputs,
-                                     const CallLayout& layout) const {
+inline torch::Tensor Model::run(const char* call, const std::string& method,
+                               std::vector<torch::jit::IValue> inputs,
+                               const CallLayout& layout) const {
   c10::InferenceMode guard;
   detail::CallGuard call_guard(layout);
+  torch::jit::IValue out;
   try {
-    return module_.get_method(method)(std::move(inputs));
+    out = module_.get_method(method)(std::move(inputs));
   } catch (const std::exception& e) {
     // A hook's steer::Error reaches here wrapped by the interpreter: rethrow the original.
     if (auto error = detail::call_state().error) {
@@ -346,6 +470,35 @@ inline torch::jit::IValue Model::run(const char* call, const std::string& method
     throw Error(detail::concat(call, ": the model failed: ",
                                torch_error ? detail::torch_message(*torch_error) : e.what()));
   }
+  // Logits as a Tensor, as element 0 of a tuple or list (Hugging Face models traced with
+  // return_dict=False), or as "logits" of a dict.
+  torch::jit::IValue logits;
+  if (out.isTensor()) {
+    logits = out;
+  } else if (out.isTuple() && !out.toTupleRef().elements().empty()) {
+    logits = out.toTupleRef().elements()[0];
+  } else if (out.isList() && !out.toListRef().empty()) {
+    logits = out.toListRef()[0];
+  } else if (out.isGenericDict() && out.toGenericDict().contains("logits")) {
+    logits = out.toGenericDict().at("logits");
+  }
+  const auto batch = layout.batch();
+  const auto tokens = layout.tokens();
+  STEER_CHECK(logits.isTensor() && logits.toTensor().dim() == 3 &&
+                  logits.toTensor().size(0) == batch && logits.toTensor().size(1) == tokens,
+              call, ": the model's ", method, " returned ",
+              logits.isTensor() ? detail::concat("a tensor of shape ", logits.toTensor().sizes())
+                                : out.tagKind(),
+              "; expected logits [", batch, ", ", tokens, ", vocab] as a Tensor, as element 0 "
+              "of a tuple or list, or as 'logits' of a dict");
+  return logits.toTensor();
+}
+
+inline void Model::check_kv_cache(const char* call) const {
+  STEER_CHECK(config_.kv_cache, call, ": model '", directory_, "' has no KV cache method "
+              "(forward_cached): a traced export or a module loaded without steer.json runs by "
+              "full recompute only (hint: use Model::logits; generate falls back to full "
+              "recompute by itself)");
 }
 
 inline torch::Tensor Model::logits(const torch::Tensor& input_ids,
@@ -357,12 +510,18 @@ inline torch::Tensor Model::logits(const torch::Tensor& input_ids,
   int64_t longest = t;
   auto mask = checked_mask(call, attention_mask, input_ids.size(0), t, &longest);
   const bool padded = attention_mask.defined() && mask.sum().item<int64_t>() != mask.numel();
+  STEER_CHECK(forward_takes_mask_ || !padded, call, ": model '", directory_,
+              "' has forward(input_ids) without an attention mask, so it cannot run a "
+              "left-padded batch (hint: run each sequence alone)");
   const CallLayout layout(mask, /*past_length=*/0, t, prompt_length, longest, padded,
                           /*full_sequence=*/true);
-  return run(call, "forward", {input_ids.to(device()), mask}, layout).toTensor();
+  std::vector<torch::jit::IValue> inputs = {input_ids.to(device())};
+  if (forward_takes_mask_) inputs.emplace_back(mask);
+  return run(call, "forward", std::move(inputs), layout);
 }
 
 inline KvCache Model::make_cache(int64_t batch, int64_t capacity) const {
+  check_kv_cache("Model::make_cache");
   STEER_CHECK(batch > 0 && capacity > 0, "Model::make_cache: batch and capacity must be > 0, got ",
               batch, " and ", capacity);
   if (config_.max_positions > 0) {
@@ -380,6 +539,7 @@ inline torch::Tensor Model::logits_cached(const torch::Tensor& input_ids,
                                           const torch::Tensor& attention_mask,
                                           KvCache& cache) const {
   const char* call = "Model::logits_cached";
+  check_kv_cache(call);
   check_ids(call, input_ids);
   STEER_CHECK(cache.k.defined(), call, ": the cache is empty; make it with Model::make_cache");
   const auto t = input_ids.size(1);
@@ -394,8 +554,7 @@ inline torch::Tensor Model::logits_cached(const torch::Tensor& input_ids,
   const CallLayout layout(mask, cache.length, t, cache.prompt_length, longest, padded,
                           /*full_sequence=*/false);
   auto logits = run(call, "forward_cached",
-                    {input_ids.to(device()), mask, cache.k, cache.v, cache.length}, layout)
-                    .toTensor();
+                    {input_ids.to(device()), mask, cache.k, cache.v, cache.length}, layout);
   cache.length += t;
   return logits;
 }
@@ -407,6 +566,9 @@ inline std::vector<Generation> Model::generate(const std::vector<std::vector<int
 
 inline std::vector<Generation> Model::generate(const std::vector<std::string>& prompts,
                                                const GenerateOptions& options) const {
+  STEER_CHECK(has_tokenizer(), "generate: text prompts need the model's tokenizer, but model '",
+              directory_, "' was loaded without one (no steer.json, no tokenizer.json; hint: "
+              "put the model's tokenizer.json next to its model.pt, or generate from token ids)");
   std::vector<std::vector<int64_t>> lists;
   for (size_t i = 0; i < prompts.size(); ++i) {
     lists.push_back(tokenizer_->encode(prompts[i]));

@@ -33,7 +33,7 @@ struct ModelConfig {
   static constexpr int kFormatVersion = 1;
 
   int format_version = 0;
-  std::string family;         ///< "llama" or "gpt2"
+  std::string family;         ///< "llama" or "gpt2" ("gpt-neox" for a module without steer.json)
   std::string hf_model_type;  ///< Hugging Face model_type, e.g. "llama", "qwen2"
   int64_t n_layers = 0;
   int64_t d_model = 0;
@@ -44,6 +44,9 @@ struct ModelConfig {
   int64_t max_positions = 0;  ///< 0 when the model sets no limit
   bool tied_embeddings = false;
   std::string module_file;     ///< relative to the model directory, "model.pt"
+  /// Whether the module has `forward_cached` (a KV cache): steer.json `methods` names it.
+  /// false for traced exports and for modules loaded without steer.json.
+  bool kv_cache = true;
   std::string tokenizer_file;  ///< relative to the model directory, "tokenizer.json"
   std::string chat_format;     ///< "chatml", "llama3" or "none"
   std::string chat_template;   ///< the Hugging Face Jinja template, for reference
@@ -126,6 +129,13 @@ inline ModelConfig ModelConfig::from_json(const nlohmann::json& json, const std:
   c.tied_embeddings = require_field<bool>(json, "tied_embeddings", path);
   c.module_file = require_field<std::string>(json, "module", path);
   c.tokenizer_file = require_field<std::string>(json, "tokenizer", path);
+  // Exports before traced ones existed all had forward_cached; `methods` was informative.
+  if (json.contains("methods")) {
+    const auto methods = require_field<nlohmann::json>(json, "methods", path);
+    STEER_CHECK(methods.is_object() && methods.contains("forward"), "ModelConfig: ", path,
+                " has field 'methods' without 'forward' (value ", methods.dump(), ")");
+    c.kv_cache = methods.contains("forward_cached");
+  }
   c.chat_format = require_field<std::string>(json, "chat_format", path);
   STEER_CHECK(c.chat_format == "none" || c.chat_format == "chatml" || c.chat_format == "llama3",
               "ModelConfig: ", path, " has chat_format '", c.chat_format,

@@ -189,6 +189,75 @@ inline torch::jit::Node* make_tap(torch::jit::Graph& graph, torch::jit::Value* s
   return node;
 }
 
+/// Puts an output tap in front of the return of `graph`, whose returned value is `out`: on the
+/// value itself when it is a Tensor; on element 0 when it is a tuple that starts with a Tensor
+/// (Hugging Face attention modules return `(out, weights)`), the tuple rebuilt around the tap's
+/// result. Returns false, changing nothing, for any other type.
+inline bool tap_output(torch::jit::Graph& graph, torch::jit::Value* self, torch::jit::Value* out) {
+  auto* ret = graph.return_node();
+  torch::jit::WithInsertPoint guard(ret);
+  if (out->type()->isSubtypeOf(*c10::TensorType::get())) {
+    auto* tap = make_tap(graph, self, out, kTapOutput);
+    ret->replaceInputWith(out, tap->output());
+    return true;
+  }
+  const auto tuple = out->type()->cast<c10::TupleType>();
+  if (!tuple || tuple->elements().empty() ||
+      !tuple->elements()[0]->isSubtypeOf(*c10::TensorType::get())) {
+    return false;
+  }
+  auto* unpack = graph.insertNode(graph.createTupleUnpack(out));
+  std::vector<torch::jit::Value*> items(unpack->outputs().begin(), unpack->outputs().end());
+  items[0] = make_tap(graph, self, items[0], kTapOutput)->output();
+  // A named tuple keeps its type; a plain one is rebuilt from its elements' types.
+  auto* rebuilt = graph.insertNode(graph.createTuple(items, tuple->schema() ? tuple : nullptr));
+  ret->replaceInputWith(out, rebuilt->output());
+  return true;
+}
+
+/// "forward", or "forward1", "forward2", ...: the names torch.jit.trace gives a submodule's
+/// traced forward when the module already has a scripted one (from an @torch.jit.export method
+/// of its parent, which the trace compiles along).
+inline bool is_forward_name(const std::string& name) {
+  return name.rfind("forward", 0) == 0 &&
+         name.find_first_not_of("0123456789", 7) == std::string::npos;
+}
+
+/// Puts the taps into one forward graph of a module type: the output tap; for block types the
+/// input tap (resid_pre) and, where the block calls a known MLP pre-norm, a tap on that call's
+/// input (resid_mid). Marks in `taps` the kinds it placed.
+inline void tap_forward(torch::jit::Graph& graph, bool is_block, bool taps[kTapKinds]) {
+  auto* self = graph.inputs()[0];
+  auto* ret = graph.return_node();
+  if (ret->inputs().size() == 1 && tap_output(graph, self, ret->input(0))) {
+    taps[kTapOutput] = true;
+  }
+  if (!is_block) return;
+  if (graph.inputs().size() >= 2 &&
+      graph.inputs()[1]->type()->isSubtypeOf(*c10::TensorType::get())) {
+    auto* in = graph.inputs()[1];
+    torch::jit::WithInsertPoint guard(graph.block()->nodes().front());
+    auto* tap = make_tap(graph, self, in, kTapInput);
+    in->replaceAllUsesAfterNodeWith(tap, tap->output());
+    taps[kTapInput] = true;
+  }
+  for (auto* node : graph.nodes()) {
+    if (node->kind() != c10::prim::CallMethod || node->inputs().size() < 2) continue;
+    auto* owner = node->input(0)->node();
+    if (owner->kind() != c10::prim::GetAttr || owner->input(0) != self) continue;
+    const auto name = owner->s(c10::attr::name);
+    bool is_norm = false;
+    for (const auto& n : mid_norm_names()) is_norm = is_norm || n == name;
+    if (!is_norm) continue;
+    auto* mid = node->input(1);
+    torch::jit::WithInsertPoint guard(node);
+    auto* tap = make_tap(graph, self, mid, kTapMid);
+    mid->replaceAllUsesAfterNodeWith(tap, tap->output());
+    taps[kTapMid] = true;
+    break;
+  }
+}
+
 /// The instrumented module objects of one loaded model, by path.
 class HookTable {
  public:
@@ -247,9 +316,10 @@ class HookTable {
   std::map<std::string, Instance*> by_path_;
 };
 
-/// Edits the forward graph of every submodule type of `module` (once per type, before the
-/// first call) and returns the table of its module objects. Every module whose forward returns
-/// a Tensor gets an output tap; the block types of `layers` also get an input tap (resid_pre)
+/// Edits the forward graph(s) of every submodule type of `module` (once per type, before the
+/// first call; a traced module gives each instance its own type) and returns the table of its
+/// module objects. Every module whose forward returns a Tensor, or a tuple whose element 0 is a
+/// Tensor, gets an output tap; the block types of `layers` also get an input tap (resid_pre)
 /// and, where the block calls a known MLP pre-norm, a tap on that call's input (resid_mid).
 inline std::shared_ptr<HookTable> instrument(torch::jit::Module& module,
                                              const std::vector<LayerLayout>& layers) {
@@ -271,42 +341,10 @@ inline std::shared_ptr<HookTable> instrument(torch::jit::Module& module,
     auto it = done.find(type);
     if (it == done.end()) {
       TypeTaps taps;
-      if (auto method = sub.find_method("forward")) {
-        auto& graph = *torch::jit::toGraphFunction(method->function()).graph();
-        auto* self = graph.inputs()[0];
-        auto* ret = graph.return_node();
-        auto* out = ret->inputs().size() == 1 ? ret->input(0) : nullptr;
-        if (out != nullptr && out->type()->isSubtypeOf(*c10::TensorType::get())) {
-          torch::jit::WithInsertPoint guard(ret);
-          auto* tap = make_tap(graph, self, out, kTapOutput);
-          ret->replaceInputWith(out, tap->output());
-          taps.taps[kTapOutput] = true;
-        }
-        if (is_block && graph.inputs().size() >= 2 &&
-            graph.inputs()[1]->type()->isSubtypeOf(*c10::TensorType::get())) {
-          auto* in = graph.inputs()[1];
-          torch::jit::WithInsertPoint guard(graph.block()->nodes().front());
-          auto* tap = make_tap(graph, self, in, kTapInput);
-          in->replaceAllUsesAfterNodeWith(tap, tap->output());
-          taps.taps[kTapInput] = true;
-        }
-        if (is_block) {
-          for (auto* node : graph.nodes()) {
-            if (node->kind() != c10::prim::CallMethod || node->inputs().size() < 2) continue;
-            auto* owner = node->input(0)->node();
-            if (owner->kind() != c10::prim::GetAttr || owner->input(0) != self) continue;
-            const auto name = owner->s(c10::attr::name);
-            bool is_norm = false;
-            for (const auto& n : mid_norm_names()) is_norm = is_norm || n == name;
-            if (!is_norm) continue;
-            auto* mid = node->input(1);
-            torch::jit::WithInsertPoint guard(node);
-            auto* tap = make_tap(graph, self, mid, kTapMid);
-            mid->replaceAllUsesAfterNodeWith(tap, tap->output());
-            taps.taps[kTapMid] = true;
-            break;
-          }
-        }
+      for (auto& method : sub.get_methods()) {
+        if (!is_forward_name(method.name())) continue;
+        auto& graph = *torch::jit::toGraphFunction(method.function()).graph();
+        tap_forward(graph, is_block, taps.taps);
       }
       it = done.emplace(type, taps).first;
     }
