@@ -33,9 +33,12 @@ auto parse_option(const std::string& name, const std::string& call, Parse&& pars
   }
 }
 
+/// JSON objects keep their keys in the order written.
+using Json = nlohmann::ordered_json;
+
 /// JSON as printed by --json: indented, invalid UTF-8 (a token cut mid-character) replaced.
-inline std::string to_text(const nlohmann::json& json) {
-  return json.dump(2, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
+inline std::string to_text(const Json& json) {
+  return json.dump(2, ' ', /*ensure_ascii=*/false, Json::error_handler_t::replace);
 }
 
 /// --device and --dtype, the options every subcommand that loads a model takes.
@@ -82,9 +85,9 @@ inline ProgressCallback progress_printer(std::string program) {
 inline Site check_vector_fits(const SteeringVector& vector, const std::string& file,
                               const Model& model) {
   const auto name = detail::model_name(model);
-  STEER_CHECK(vector.d_model() == model.d_model(), "vector '", file, "' has d_model=",
-              vector.d_model(), " but model '", name, "' has d_model=", model.d_model(),
-              " (hint: vector from another model?)");
+  STEER_CHECK(vector.d_model() == model.d_model(), "vector '", file,
+              "' has d_model=", vector.d_model(), " but model '", name,
+              "' has d_model=", model.d_model(), " (hint: vector from another model?)");
   const auto n_layers = vector.origin().n_layers();
   STEER_CHECK(n_layers == 0 || n_layers == model.n_layers(), "vector '", file, "' was made for a ",
               "model with ", n_layers, " layers but model '", name, "' has ", model.n_layers(),

@@ -40,7 +40,8 @@ inline std::string extract_usage() {
              "  --chat              wrap each prompt in the model's chat template\n"
              "  --batch-size N      prompts per forward pass (default 8)\n"
              "  --out FILE          .gguf (llama.cpp control vector) or .safetensors\n"
-             "  --allow-layer-zero  keep layer 0 in a .gguf (llama.cpp refuses such files; without\n"
+             "  --allow-layer-zero  keep layer 0 in a .gguf (llama.cpp refuses such files; "
+             "without\n"
              "                      this flag layer 0 is dropped with a warning)\n"
              "  --allow-other-sites write a .gguf read at a site other than resid_post (llama.cpp\n"
              "                      would apply it at resid_post all the same)\n"
@@ -82,14 +83,16 @@ inline int run_extract(int argc, char** argv) {
 
   // Everything that needs no model is checked before the model loads.
   STEER_CHECK(pairs_file.has_value() != (positive_file.has_value() || negative_file.has_value()),
-              pairs_file ? "give either --pairs or --positive and --negative, not both"
-                         : "give the prompts: --pairs FILE, or --positive FILE and --negative FILE");
+              pairs_file
+                  ? "give either --pairs or --positive and --negative, not both"
+                  : "give the prompts: --pairs FILE, or --positive FILE and --negative FILE");
   STEER_CHECK(pairs_file || (positive_file && negative_file), "--",
-              positive_file ? "negative" : "positive", " is missing (--positive and --negative go "
+              positive_file ? "negative" : "positive",
+              " is missing (--positive and --negative go "
               "together)");
   const auto site = parse_option("site", "parse_site", [&] { return parse_site(site_name_given); });
-  const auto positions =
-      parse_option("positions", "Positions::parse", [&] { return Positions::parse(positions_spec); });
+  const auto positions = parse_option("positions", "Positions::parse",
+                                      [&] { return Positions::parse(positions_spec); });
   const auto method =
       parse_option("method", "parse_method", [&] { return parse_method(method_name_given); });
   STEER_CHECK(pooling_name == "mean" || pooling_name == "tokens", "--pooling: unknown pooling '",
@@ -138,8 +141,10 @@ inline int run_extract(int argc, char** argv) {
   if (gguf && vector.has(0) && !allow_layer_zero) {
     auto kept = vector.layers();
     kept.erase(kept.begin());
-    STEER_CHECK(!kept.empty(), "--layers ", layers_spec, ": a .gguf control vector cannot hold "
-                "only layer 0, which llama.cpp refuses (hint: --allow-layer-zero, or .safetensors)");
+    STEER_CHECK(
+        !kept.empty(), "--layers ", layers_spec,
+        ": a .gguf control vector cannot hold "
+        "only layer 0, which llama.cpp refuses (hint: --allow-layer-zero, or .safetensors)");
     vector = vector.select_layers(kept);
     dropped.push_back(0);
     std::cerr << program << ": warning: layer 0 left out of " << out
@@ -155,28 +160,28 @@ inline int run_extract(int argc, char** argv) {
   const auto& activation_norms = vector.origin().activation_norms();
   const bool pca = method == Method::pca_diff || method == Method::pca_center;
   if (json) {
-    nlohmann::json layers_json = nlohmann::json::array();
+    Json layers_json = Json::array();
     for (const auto& [layer, norm] : norms) {
-      nlohmann::json entry = {{"layer", layer},
-                              {"norm", norm},
-                              {"accuracy", extraction.accuracy.at(layer)},
-                              {"activation_norm", activation_norms.at(layer)}};
+      Json entry = {{"layer", layer},
+                    {"norm", norm},
+                    {"accuracy", extraction.accuracy.at(layer)},
+                    {"activation_norm", activation_norms.at(layer)}};
       if (pca) entry["explained_variance_ratio"] = extraction.explained_variance_ratio.at(layer);
       layers_json.push_back(entry);
     }
-    nlohmann::json summary = {{"out", out},
-                              {"model", vector.origin().model()},
-                              {"d_model", vector.d_model()},
-                              {"site", site_name(site)},
-                              {"positions", positions.to_string()},
-                              {"pooling", pooling_name},
-                              {"method", method_name(method)},
-                              {"normalize", normalize},
-                              {"chat", chat},
-                              {"positive_prompts", positive.size()},
-                              {"negative_prompts", negative.size()},
-                              {"dropped_layers", dropped},
-                              {"layers", layers_json}};
+    Json summary = {{"out", out},
+                    {"model", vector.origin().model()},
+                    {"d_model", vector.d_model()},
+                    {"site", site_name(site)},
+                    {"positions", positions.to_string()},
+                    {"pooling", pooling_name},
+                    {"method", method_name(method)},
+                    {"normalize", normalize},
+                    {"chat", chat},
+                    {"positive_prompts", positive.size()},
+                    {"negative_prompts", negative.size()},
+                    {"dropped_layers", dropped},
+                    {"layers", layers_json}};
     std::cout << to_text(summary) << "\n";
     return 0;
   }

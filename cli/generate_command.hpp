@@ -87,9 +87,10 @@ inline void fit_to_model(const std::string& option, AppliedFile& applied, const 
       applied.layers.push_back(layer);
     }
   }
-  STEER_CHECK(!applied.layers.empty(), "--", option, " ", applied.file, ": the file has no "
-              "direction in --layers ", layer_ranges(*only), " (it has layers ",
-              layer_ranges(applied.vector.layers()), ")");
+  STEER_CHECK(!applied.layers.empty(), "--", option, " ", applied.file,
+              ": the file has no "
+              "direction in --layers ",
+              layer_ranges(*only), " (it has layers ", layer_ranges(applied.vector.layers()), ")");
 }
 
 inline int run_generate(int argc, char** argv) {
@@ -114,8 +115,10 @@ inline int run_generate(int argc, char** argv) {
   const auto load_options = model_options(args);
   args.finish();
 
-  STEER_CHECK(!greedy || options.temperature() == 0.0, "--greedy decodes by argmax, but "
-              "--temperature ", options.temperature(), " asks for sampling (give one of them)");
+  STEER_CHECK(!greedy || options.temperature() == 0.0,
+              "--greedy decodes by argmax, but "
+              "--temperature ",
+              options.temperature(), " asks for sampling (give one of them)");
   STEER_CHECK(seed >= 0, "--seed must be >= 0, got ", seed);
   options.seed(static_cast<uint64_t>(seed));
   STEER_CHECK(options.max_new_tokens() > 0, "--max-new-tokens must be > 0, got ",
@@ -125,8 +128,8 @@ inline int run_generate(int argc, char** argv) {
   STEER_CHECK(options.top_k() >= 0, "--top-k must be >= 0 (0 = no limit), got ", options.top_k());
   STEER_CHECK(options.top_p() > 0.0 && options.top_p() <= 1.0, "--top-p must be in (0, 1], got ",
               options.top_p());
-  const auto positions =
-      parse_option("positions", "Positions::parse", [&] { return Positions::parse(positions_spec); });
+  const auto positions = parse_option("positions", "Positions::parse",
+                                      [&] { return Positions::parse(positions_spec); });
   // The files are read before the model loads, so a missing one fails fast.
   std::vector<AppliedFile> additions, ablations;
   for (const auto& text : vector_arguments) {
@@ -173,28 +176,28 @@ inline int run_generate(int argc, char** argv) {
     return 0;
   }
   const auto describe = [](const std::vector<AppliedFile>& files, bool with_coefficient) {
-    nlohmann::json list = nlohmann::json::array();
+    Json list = Json::array();
     for (const auto& f : files) {
-      nlohmann::json entry = {{"file", f.file}, {"site", site_name(f.site)}, {"layers", f.layers}};
+      Json entry = {{"file", f.file}, {"site", site_name(f.site)}, {"layers", f.layers}};
       if (with_coefficient) entry["coefficient"] = f.coefficient;
       list.push_back(entry);
     }
     return list;
   };
-  const nlohmann::json out = {{"prompt", prompt},
-                              {"chat", chat},
-                              {"prompt_tokens", generation.prompt_ids},
-                              {"text", generation.text},
-                              {"tokens", generation.ids},
-                              {"stop_reason", generation.stop_reason},
-                              {"vectors", describe(additions, true)},
-                              {"ablations", describe(ablations, false)},
-                              {"positions", positions.to_string()},
-                              {"max_new_tokens", options.max_new_tokens()},
-                              {"temperature", options.temperature()},
-                              {"top_k", options.top_k()},
-                              {"top_p", options.top_p()},
-                              {"seed", options.seed()}};
+  const Json out = {{"prompt", prompt},
+                    {"chat", chat},
+                    {"prompt_tokens", generation.prompt_ids},
+                    {"text", generation.text},
+                    {"tokens", generation.ids},
+                    {"stop_reason", generation.stop_reason},
+                    {"vectors", describe(additions, true)},
+                    {"ablations", describe(ablations, false)},
+                    {"positions", positions.to_string()},
+                    {"max_new_tokens", options.max_new_tokens()},
+                    {"temperature", options.temperature()},
+                    {"top_k", options.top_k()},
+                    {"top_p", options.top_p()},
+                    {"seed", options.seed()}};
   std::cout << to_text(out) << "\n";
   return 0;
 }

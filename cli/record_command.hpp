@@ -55,8 +55,8 @@ inline int run_record(int argc, char** argv) {
   args.finish();
 
   const auto site = parse_option("site", "parse_site", [&] { return parse_site(site_name_given); });
-  const auto positions =
-      parse_option("positions", "Positions::parse", [&] { return Positions::parse(positions_spec); });
+  const auto positions = parse_option("positions", "Positions::parse",
+                                      [&] { return Positions::parse(positions_spec); });
   STEER_CHECK(pooling_name == "mean" || pooling_name == "tokens", "--pooling: unknown pooling '",
               pooling_name, "'; expected mean or tokens");
   STEER_CHECK(batch_size >= 1, "--batch-size must be >= 1, got ", batch_size);

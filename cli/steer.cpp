@@ -1,6 +1,6 @@
 // The steer command-line tool: extract, generate, record, tokenize (see docs/cli.md).
 // Every error is one line "steer <command>: error: ..." on stderr and exit status 1.
-#include <cstring>
+
 #include <iostream>
 #include <string>
 
@@ -73,6 +73,6 @@ int main(int argc, char** argv) {
     return 1;
   }
   const auto program = "steer " + command;
-  return steer::cli::run_main(program.c_str(),
-                              [&] { return without_torch_backtraces([&] { return run(argc, argv); }); });
+  return steer::cli::run_main(
+      program.c_str(), [&] { return without_torch_backtraces([&] { return run(argc, argv); }); });
 }

@@ -39,13 +39,13 @@ inline int run_tokenize(int argc, char** argv) {
   const auto model = Model::load(model_dir);
   const auto ids = prompt_ids(model, text, chat);
   if (!tokens) {
-    std::cout << nlohmann::json(ids).dump() << "\n";
+    std::cout << Json(ids).dump() << "\n";
     return 0;
   }
-  nlohmann::json strings = nlohmann::json::array();
+  Json strings = Json::array();
   for (const auto id : ids) strings.push_back(model.tokenizer().id_to_token(id));
-  std::cout << nlohmann::json{{"ids", ids}, {"tokens", strings}}.dump(
-                   -1, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace)
+  std::cout << Json{{"ids", ids}, {"tokens", strings}}.dump(-1, ' ', /*ensure_ascii=*/false,
+                                                            Json::error_handler_t::replace)
             << "\n";
   return 0;
 }
