@@ -36,9 +36,9 @@ auto parse_option(const std::string& name, const std::string& call, Parse&& pars
 /// JSON objects keep their keys in the order written.
 using Json = nlohmann::ordered_json;
 
-/// JSON as printed by --json: indented, invalid UTF-8 (a token cut mid-character) replaced.
+/// JSON as printed by --json: one line, invalid UTF-8 (a token cut mid-character) replaced.
 inline std::string to_text(const Json& json) {
-  return json.dump(2, ' ', /*ensure_ascii=*/false, Json::error_handler_t::replace);
+  return json.dump(-1, ' ', /*ensure_ascii=*/false, Json::error_handler_t::replace);
 }
 
 /// --device and --dtype, the options every subcommand that loads a model takes.
