@@ -46,13 +46,20 @@ class Args {
     }
   }
 
+  /// Errors end with " (<hint>)" on their one line instead of a newline and the usage, e.g.
+  /// `args.hint_on_error("see 'steer extract --help'")`.
+  Args& hint_on_error(std::string hint) {
+    hint_ = std::move(hint);
+    return *this;
+  }
+
   /// Whether --name was given (a boolean flag; it takes no value).
   bool flag(const std::string& name) {
     known_.insert(name);
     bool found = false;
     for (size_t i = 0; i < tokens_.size(); ++i) {
       if (!used_[i] && tokens_[i] == "--" + name) {
-        STEER_CHECK(!joined_.count(i), "--", name, " takes no value\n", usage_);
+        STEER_CHECK(!joined_.count(i), "--", name, " takes no value", suffix());
         used_[i] = true;
         found = true;
       }
@@ -66,7 +73,7 @@ class Args {
     std::vector<std::string> out;
     for (size_t i = 0; i < tokens_.size(); ++i) {
       if (used_[i] || tokens_[i] != "--" + name) continue;
-      STEER_CHECK(i + 1 < tokens_.size(), "--", name, " needs a value\n", usage_);
+      STEER_CHECK(i + 1 < tokens_.size(), "--", name, " needs a value", suffix());
       used_[i] = used_[i + 1] = true;
       out.push_back(tokens_[i + 1]);
     }
@@ -85,7 +92,7 @@ class Args {
   }
   std::string required(const std::string& name) {
     auto v = optional(name);
-    STEER_CHECK(v.has_value(), "--", name, " is required\n", usage_);
+    STEER_CHECK(v.has_value(), "--", name, " is required", suffix());
     return *v;
   }
   int64_t integer(const std::string& name, int64_t fallback) {
@@ -118,7 +125,7 @@ class Args {
         if (k != "help" && k != "h") known += " --" + k;
       }
       throw Error(detail::concat("unknown argument '", tokens_[i], "'; this program takes:", known,
-                                 "\n", usage_));
+                                 suffix()));
     }
   }
 
@@ -148,7 +155,10 @@ class Args {
   }
 
  private:
+  std::string suffix() const { return hint_.empty() ? "\n" + usage_ : " (" + hint_ + ")"; }
+
   std::string usage_;
+  std::string hint_;
   std::vector<std::string> tokens_;
   std::vector<bool> used_;
   std::set<size_t> joined_;
