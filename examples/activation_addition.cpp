@@ -55,7 +55,8 @@ sweep mode:
   --csv FILE                write one row per cell: layer,coefficient,behaviour,perplexity
   --png FILE                draw the heat map with tools/plot_sweep.py (CSV next to it
                             unless --csv is given)
-  --python EXE              Python with matplotlib (default: $STEER_PYTHON, else the project's .venv))";
+  --python EXE              Python with matplotlib (default: $STEER_PYTHON, else the
+                            project's .venv))";
 
 enum class Normalize { none, unit, typical, activations };
 
@@ -270,7 +271,10 @@ int main(int argc, char** argv) {
         add->set_coefficient(c);
         cells.push_back({l, c, score(model)});
       }
-      if (!json) std::cerr << "\rlayer " << l << " done (" << layers.back() << " last)" << std::flush;
+      if (!json) {
+        std::cerr << "\rsweep: layer " << l << " of " << layers.front() << "-" << layers.back()
+                  << " done" << std::flush;
+      }
     }
     if (!json) std::cerr << "\n";
 
@@ -335,11 +339,13 @@ int main(int argc, char** argv) {
               << unsteered.perplexity << "\n\n";
     const auto table = [&](const char* title, auto value) {
       std::cout << title << "\nlayer";
-      for (auto c : coefficients) std::cout << std::setw(9) << c;
+      for (auto c : coefficients) std::cout << " " << std::setw(9) << c;
       std::cout << "\n";
       for (size_t i = 0; i < cells.size(); i += coefficients.size()) {
         std::cout << std::setw(5) << cells[i].layer;
-        for (size_t j = 0; j < coefficients.size(); ++j) std::cout << std::setw(9) << value(cells[i + j]);
+        for (size_t j = 0; j < coefficients.size(); ++j) {
+          std::cout << " " << std::setw(9) << value(cells[i + j]);
+        }
         std::cout << "\n";
       }
       std::cout << "\n";

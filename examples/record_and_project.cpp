@@ -102,8 +102,10 @@ int main(int argc, char** argv) {
   return steer::cli::run_main("record_and_project", [&] {
     steer::cli::Args args(argc, argv, kUsage);
     const auto model_dir = args.value("model", examples::default_model());
-    const auto positive_file = args.value("positive", examples::data_file("sentiment_positive.json"));
-    const auto negative_file = args.value("negative", examples::data_file("sentiment_negative.json"));
+    const auto positive_file =
+        args.value("positive", examples::data_file("sentiment_positive.json"));
+    const auto negative_file =
+        args.value("negative", examples::data_file("sentiment_negative.json"));
     const auto site = steer::parse_site(args.value("site", "resid_post"));
     const auto positions = steer::Positions::parse(args.value("positions", "last"));
     const auto max_prompts = args.integer("max-prompts", 0);
@@ -139,7 +141,8 @@ int main(int argc, char** argv) {
 
     std::vector<LayerResult> results;
     for (int64_t layer = 0; layer < model.n_layers(); ++layer) {
-      results.push_back(evaluate(layer, pos_acts.at(layer), neg_acts.at(layer), pos_split, neg_split));
+      results.push_back(
+          evaluate(layer, pos_acts.at(layer), neg_acts.at(layer), pos_split, neg_split));
     }
     // Best: highest held-out accuracy, then larger held-out d, then the earlier layer.
     const auto best = *std::max_element(results.begin(), results.end(),
@@ -160,7 +163,15 @@ int main(int argc, char** argv) {
     const auto pca = steer::vec::pca(rows.map, steer::vec::PcaOptions().k(2).center(true));
     const Eigen::MatrixXd centred =
         rows.map.cast<double>().rowwise() - pca.mean.transpose();
-    const Eigen::MatrixXd points = centred * pca.components.cast<double>().transpose();  // [N, 2]
+    Eigen::MatrixXd points = centred * pca.components.cast<double>().transpose();  // [N, 2]
+    // Each axis pointing from the negative set's mean to the positive set's (positive to the
+    // right and up), so the picture is the same on every run and model.
+    const auto n_pos = static_cast<Eigen::Index>(positive.size());
+    for (Eigen::Index k = 0; k < points.cols(); ++k) {
+      const double pos_mean = points.col(k).head(n_pos).mean();
+      const double neg_mean = points.col(k).tail(points.rows() - n_pos).mean();
+      if (pos_mean < neg_mean) points.col(k) *= -1.0;
+    }
     std::vector<bool> held_out(all.size(0), false);
     for (auto i : pos_split.test) held_out[i] = true;
     for (auto i : neg_split.test) held_out[positive.size() + i] = true;
@@ -173,19 +184,20 @@ int main(int argc, char** argv) {
       STEER_CHECK(csv.good(), "--csv: cannot write '", *csv_path, "'");
       csv << "set,split,pc1,pc2\n" << std::setprecision(9);
       for (Eigen::Index i = 0; i < points.rows(); ++i) {
-        csv << (i < static_cast<Eigen::Index>(positive.size()) ? "positive" : "negative") << ","
+        csv << (i < n_pos ? "positive" : "negative") << ","
             << (held_out[i] ? "test" : "train") << "," << points(i, 0) << "," << points(i, 1)
             << "\n";
       }
     }
     const std::string where = examples::text(steer::site_name(site), ".", layer);
     if (png_path) {
+      const auto stem = [](const std::string& path) {
+        return std::filesystem::path(path).stem().string();
+      };
+      const auto title = examples::text(stem(positive_file), " vs ", stem(negative_file), " at ",
+                                        where);
       examples::run_plot(python, "plot_projection.py",
-                         {*csv_path, "--out", *png_path, "--title",
-                          examples::text(std::filesystem::path(positive_file).stem().string(),
-                                         " vs ", std::filesystem::path(negative_file).stem().string(),
-                                         " at ", where),
-                          "--explained",
+                         {*csv_path, "--out", *png_path, "--title", title, "--explained",
                           examples::text(pca.explained_variance_ratio(0), ",",
                                          pca.explained_variance_ratio(1))});
     }
