@@ -5,6 +5,7 @@
 // directly from next-token log-probabilities.
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -23,7 +24,6 @@
 
 using steer::test::default_model_dir;
 using steer::test::read_bytes;
-using steer::test::scratch_path;
 
 namespace {
 
@@ -31,6 +31,14 @@ struct Run {
   int status = -1;
   std::string out;  // stdout (stderr goes to the test log)
 };
+
+/// A path for a file the examples write, under the fixture directory, which this test (needing
+/// no fixture) may be the first to create.
+std::string scratch_path(const std::string& name) {
+  const auto dir = std::filesystem::path(STEER_TEST_FIXTURE_DIR) / "examples";
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
+}
 
 /// Runs `program` with `arguments` (each single-quoted for /bin/sh) and captures stdout, and
 /// stderr too with `with_stderr`.
@@ -93,8 +101,8 @@ TEST(ActivationAddition, RaisesTheBehaviourScoreAtTheDefaultLayer) {
 }
 
 TEST(ActivationAddition, SweepWritesOneRowPerCellAndAHeatMap) {
-  const auto csv = scratch_path("examples", "sweep.csv");
-  const auto png = scratch_path("examples", "sweep.png");
+  const auto csv = scratch_path("sweep.csv");
+  const auto png = scratch_path("sweep.png");
   std::remove(png.c_str());
   const auto j = run_json(STEER_TEST_ACTIVATION_ADDITION,
                           {"--sweep", "--layers", "5-6", "--coefficients", "0,1", "--csv", csv,
@@ -162,8 +170,8 @@ TEST(BehaviourScore, WithAZeroCoefficientHookEqualsTheDirectComputation) {
 }
 
 TEST(RecordAndProject, SeparatesHeldOutPromptsAboveChanceAndDrawsThem) {
-  const auto png = scratch_path("examples", "projection.png");
-  const auto csv = scratch_path("examples", "projection.csv");
+  const auto png = scratch_path("projection.png");
+  const auto csv = scratch_path("projection.csv");
   std::remove(png.c_str());
   const auto j = run_json(STEER_TEST_RECORD_AND_PROJECT,
                           {"--max-prompts", "16", "--png", png, "--csv", csv, "--python",
