@@ -18,7 +18,7 @@ namespace steer::cli {
 /// Parsed lazily: each query consumes the tokens it reads; finish() rejects the rest.
 /// Example:
 /// ```
-/// steer::cli::Args args(argc, argv, "usage: love_hate [--model DIR] [--coefficient C]");
+/// steer::cli::Args args(argc, argv, "usage: activation_addition [--model DIR] [--coefficient C]");
 /// auto model = args.value("model", "models/smollm2-135m-instruct");
 /// bool json = args.flag("json");
 /// args.finish();

@@ -1,6 +1,5 @@
-// The main example until the steering examples land: load a model directory, print its
-// layout, show the top next tokens of one forward pass over a prompt, and answer a chat
-// question (streamed token by token).
+// The first example: load a model directory, print its layout, show the top next tokens of
+// one forward pass over a prompt, and answer a chat question (streamed token by token).
 //
 //   hello_model MODEL_DIR [PROMPT] [--chat QUESTION] [--device cpu|cuda]
 //               [--dtype float32|float16|bfloat16]

@@ -4,7 +4,10 @@
 #
 # The virtualenv lives outside the clone, in $STEER_CACHE_DIR (default ~/.cache/steer), keyed by
 # a hash of tools/requirements.txt and the Python version, and .venv links to it: a fresh clone
-# reuses it, a change of requirements makes a new one.
+# reuses it, a change of requirements makes a new one. The plotting tools of the examples
+# (tools/requirements-plot.txt, matplotlib) are installed into it afterwards, constrained by
+# requirements.txt: they are not part of the key, so they leave the virtualenv and the default
+# model's export cache (keyed by requirements.txt too) valid.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -51,5 +54,17 @@ install_venv() {
   fi
 }
 
+install_plot_tools() {
+  local venv key
+  venv=$(readlink -f "$ROOT/.venv")
+  key=$(sha256sum <"$ROOT/tools/requirements-plot.txt" | cut -c1-12)
+  [ -f "$venv/.steer-plot-$key" ] && return
+  log "installing the plotting tools (tools/requirements-plot.txt) into $venv"
+  "$venv/bin/python" -m pip install --quiet -r "$ROOT/tools/requirements-plot.txt" \
+    -c "$ROOT/tools/requirements.txt"
+  touch "$venv/.steer-plot-$key"
+}
+
 install_apt_packages
 install_venv
+install_plot_tools

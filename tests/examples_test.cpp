@@ -1,0 +1,195 @@
+// The steering examples run with small budgets on the default model: activation addition
+// raises its behaviour score, the sweep writes its CSV and heat map, record_and_project
+// separates held-out prompts above chance and draws its projection, the JSON outputs have
+// their keys; and the behaviour score with a zero-coefficient hook equals the score computed
+// directly from next-token log-probabilities.
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <steer/steer.hpp>
+
+#include "model_support.hpp"
+#include "sentiment_score.hpp"
+
+using steer::test::default_model_dir;
+using steer::test::read_bytes;
+
+namespace {
+
+struct Run {
+  int status = -1;
+  std::string out;  // stdout (stderr goes to the test log)
+};
+
+/// A path for a file the examples write, under the fixture directory, which this test (needing
+/// no fixture) may be the first to create.
+std::string scratch_path(const std::string& name) {
+  const auto dir = std::filesystem::path(STEER_TEST_FIXTURE_DIR) / "examples";
+  std::filesystem::create_directories(dir);
+  return (dir / name).string();
+}
+
+/// Runs `program` with `arguments` (each single-quoted for /bin/sh) and captures stdout, and
+/// stderr too with `with_stderr`.
+Run run(const std::string& program, const std::vector<std::string>& arguments,
+        bool with_stderr = false) {
+  std::string command = "'" + program + "'";
+  for (const auto& a : arguments) command += " '" + a + "'";
+  if (with_stderr) command += " 2>&1";
+  Run r;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return r;
+  char buffer[4096];
+  for (size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) r.out.append(buffer, n);
+  const int status = pclose(pipe);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+nlohmann::json run_json(const std::string& program, std::vector<std::string> arguments) {
+  arguments.insert(arguments.end(), {"--json", "--model", default_model_dir()});
+  const auto r = run(program, arguments);
+  EXPECT_EQ(r.status, 0) << r.out;
+  try {
+    return nlohmann::json::parse(r.out);
+  } catch (const nlohmann::json::exception& e) {
+    ADD_FAILURE() << "not JSON (" << e.what() << "): " << r.out;
+    return {};
+  }
+}
+
+void expect_keys(const nlohmann::json& j, std::initializer_list<const char*> keys) {
+  for (const char* key : keys) EXPECT_TRUE(j.contains(key)) << "missing key " << key << " in " << j;
+}
+
+bool is_png(const std::string& path) {
+  return read_bytes(path).rfind("\x89PNG\r\n\x1a\n", 0) == 0;
+}
+
+std::vector<std::string> lines_of(const std::string& path) {
+  std::istringstream in(read_bytes(path));
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+TEST(ActivationAddition, RaisesTheBehaviourScoreAtTheDefaultLayer) {
+  const auto j = run_json(STEER_TEST_ACTIVATION_ADDITION, {"--max-new-tokens", "4"});
+  expect_keys(j, {"model", "layer", "site", "coefficient", "normalize", "direction_norm",
+                  "added_norm", "prompt", "unsteered", "steered"});
+  ASSERT_TRUE(j.contains("steered") && j.contains("unsteered"));
+  EXPECT_EQ(j["layer"], 6);
+  EXPECT_EQ(j["site"], "resid_pre");
+  EXPECT_GT(j["coefficient"].get<double>(), 0.0);
+  for (const char* key : {"text", "behaviour", "perplexity"}) {
+    EXPECT_TRUE(j["unsteered"].contains(key) && j["steered"].contains(key)) << key;
+  }
+  // Love - Hate added: positive next words become more likely than negative ones.
+  EXPECT_GT(j["steered"]["behaviour"].get<double>(), j["unsteered"]["behaviour"].get<double>());
+  EXPECT_NE(j["steered"]["text"], j["unsteered"]["text"]);
+}
+
+TEST(ActivationAddition, SweepWritesOneRowPerCellAndAHeatMap) {
+  const auto csv = scratch_path("sweep.csv");
+  const auto png = scratch_path("sweep.png");
+  std::remove(png.c_str());
+  const auto j = run_json(STEER_TEST_ACTIVATION_ADDITION,
+                          {"--sweep", "--layers", "5-6", "--coefficients", "0,1", "--csv", csv,
+                           "--png", png, "--python", STEER_TEST_PYTHON});
+  expect_keys(j, {"layers", "coefficients", "cells", "best", "unsteered", "max_perplexity_ratio"});
+  const auto lines = lines_of(csv);
+  ASSERT_EQ(lines.size(), 5u);
+  EXPECT_EQ(lines[0], "layer,coefficient,behaviour,perplexity");
+  std::set<std::pair<int, double>> cells;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    int layer = 0;
+    double coefficient = 0, behaviour = 0, perplexity = 0;
+    ASSERT_EQ(std::sscanf(lines[i].c_str(), "%d,%lf,%lf,%lf", &layer, &coefficient, &behaviour,
+                          &perplexity), 4) << lines[i];
+    cells.insert({layer, coefficient});
+    EXPECT_TRUE(std::isfinite(behaviour));
+    EXPECT_GT(perplexity, 1.0);
+  }
+  EXPECT_EQ(cells, (std::set<std::pair<int, double>>{{5, 0.0}, {5, 1.0}, {6, 0.0}, {6, 1.0}}));
+  ASSERT_EQ(j["cells"].size(), 4u);
+  // A zero coefficient leaves the model as it was.
+  for (const auto& cell : j["cells"]) {
+    if (cell["coefficient"].get<double>() != 0.0) continue;
+    EXPECT_NEAR(cell["behaviour"].get<double>(), j["unsteered"]["behaviour"].get<double>(), 1e-5);
+    EXPECT_NEAR(cell["perplexity"].get<double>(), j["unsteered"]["perplexity"].get<double>(), 1e-4);
+  }
+  EXPECT_TRUE(is_png(png)) << png;
+}
+
+TEST(ActivationAddition, RejectsBadArgumentsWithTheirNames) {
+  auto r = run(STEER_TEST_ACTIVATION_ADDITION, {"--normalize", "sideways"}, true);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("activation_addition: error: --normalize: unknown mode 'sideways'; "
+                       "expected typical, none, unit or activations"), std::string::npos) << r.out;
+  r = run(STEER_TEST_ACTIVATION_ADDITION, {"--coefficent", "1"}, true);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("unknown argument '--coefficent'"), std::string::npos) << r.out;
+  r = run(STEER_TEST_RECORD_AND_PROJECT, {"--test-fraction", "1"}, true);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.out.find("--test-fraction must be in (0, 1), got 1"), std::string::npos) << r.out;
+}
+
+TEST(BehaviourScore, WithAZeroCoefficientHookEqualsTheDirectComputation) {
+  const auto model = steer::Model::load(default_model_dir());
+  const auto& tokenizer = model.tokenizer();
+  // Directly: P(set) summed in float64 from the log-probabilities of the unhooked model.
+  std::vector<std::vector<int64_t>> prompts;
+  for (const auto& p : sentiment::score_prompts()) prompts.push_back(tokenizer.encode(p));
+  const auto lp = steer::next_token_log_probs(model, prompts).to(torch::kFloat64);
+  const auto positive = sentiment::first_tokens(tokenizer, sentiment::positive_words());
+  const auto negative = sentiment::first_tokens(tokenizer, sentiment::negative_words());
+  EXPECT_EQ(positive.size(), sentiment::positive_words().size());  // distinct first tokens
+  double direct = 0;
+  for (int64_t i = 0; i < lp.size(0); ++i) {
+    double p = 0, n = 0;
+    for (auto id : positive) p += std::exp(lp[i][id].item<double>());
+    for (auto id : negative) n += std::exp(lp[i][id].item<double>());
+    direct += std::log(p) - std::log(n);
+  }
+  direct /= static_cast<double>(lp.size(0));
+
+  const auto direction = torch::ones({model.d_model()}, torch::kFloat32);
+  auto add = steer::hook(model, "resid_pre.6", steer::Add(direction, /*coefficient=*/0.0));
+  EXPECT_NEAR(sentiment::behaviour_score(model), direct, 1e-6);
+}
+
+TEST(RecordAndProject, SeparatesHeldOutPromptsAboveChanceAndDrawsThem) {
+  const auto png = scratch_path("projection.png");
+  const auto csv = scratch_path("projection.csv");
+  std::remove(png.c_str());
+  const auto j = run_json(STEER_TEST_RECORD_AND_PROJECT,
+                          {"--max-prompts", "16", "--png", png, "--csv", csv, "--python",
+                           STEER_TEST_PYTHON});
+  expect_keys(j, {"model", "site", "positions", "seed", "train", "test", "best_layer", "layer",
+                  "layers", "explained_variance_ratio"});
+  ASSERT_TRUE(j.contains("layers") && j.contains("best_layer"));
+  ASSERT_EQ(j["layers"].size(), 30u);  // SmolLM2-135M
+  EXPECT_EQ(j["test"]["positive"], 8);
+  EXPECT_EQ(j["test"]["negative"], 8);
+  const auto best = j["layers"][j["best_layer"].get<size_t>()];
+  for (const char* key : {"train_accuracy", "test_accuracy", "test_d", "direction_norm"}) {
+    EXPECT_TRUE(best.contains(key)) << key;
+  }
+  // 16 held-out prompts: chance is 0.5 (+- 0.125 at one standard deviation).
+  EXPECT_GE(best["test_accuracy"].get<double>(), 0.75);
+  EXPECT_EQ(lines_of(csv).size(), 1u + 32u);
+  EXPECT_TRUE(is_png(png)) << png;
+}
+
+}  // namespace
