@@ -272,6 +272,7 @@ int run(int argc, char** argv) {
   const auto harmful_acts = read_set(harmful_train, "harmful train");
   const auto harmless_acts = read_set(harmless_train, "harmless train");
   std::vector<Candidate> candidates;
+  int64_t zero_candidates = 0;
   for (auto layer : layers) {
     // Each prompt gives k adjacent rows, positions -k .. -1 in order.
     const auto h = harmful_acts.at(layer).view({n_train, k, -1});
@@ -282,9 +283,16 @@ int run(int argc, char** argv) {
       c.position = j - k;
       c.direction = steer::direction_from(h.select(1, j).contiguous(), n.select(1, j).contiguous(),
                                           steer::ExtractOptions(steer::Method::mean_diff));
+      // At resid_pre.0 a post-instruction token is its embedding, the same in every prompt:
+      // the mean difference is zero there and there is no direction to test.
+      if (c.direction.norm().item<double>() < 1e-6) {
+        ++zero_candidates;
+        continue;
+      }
       candidates.push_back(c);
     }
   }
+  STEER_CHECK(!candidates.empty(), "refusal_direction: every candidate direction is zero");
   seconds["candidates"] = seconds_since(phase);
 
   // 2. Selection. Cheap first: each candidate's refusal score under ablation on the first
@@ -306,7 +314,7 @@ int run(int argc, char** argv) {
     auto& c = candidates[i];
     const auto ablation = steer::ablate_direction(model, c.direction);
     c.screen_score = refusal_score(model, screen_ids, refusal_ids, batch_size);
-    if ((i + 1) % k == 0) {
+    if ((i + 1) % k == 0 || i + 1 == candidates.size()) {
       note("screening: " + std::to_string(i + 1) + "/" + std::to_string(candidates.size()) +
            " candidates");
     }
@@ -469,6 +477,7 @@ int run(int argc, char** argv) {
     out["candidates"] = nlohmann::json::array();
     for (const auto& c : candidates) out["candidates"].push_back(candidate_json(c));
     out["checked"] = order.size();
+    out["zero_candidates_skipped"] = zero_candidates;
     out["selected"] = candidate_json(best);
     out["selection"] = selection;
     out["refusal_rates"] = {
@@ -508,7 +517,8 @@ int run(int argc, char** argv) {
             << n_train << " training prompts, " << n_val << " + " << n_val
             << " validation prompts; " << k << " post-instruction positions\n"
             << "candidates: " << layers.size() << " layers x " << k
-            << " positions at resid_pre (layers >= " << layer_limit << " discarded)\n"
+            << " positions at resid_pre (layers >= " << layer_limit << " discarded; "
+            << zero_candidates << " zero directions skipped)\n"
             << "refusal score (log-odds of";
   for (const auto& t : refusal_tokens()) std::cout << " '" << t << "'";
   std::cout << "): harmful " << harmful_baseline << ", harmless " << harmless_baseline << "\n\n"
