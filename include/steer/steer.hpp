@@ -15,6 +15,7 @@
 #include "steer/io/vector_file.hpp"
 #include "steer/model.hpp"
 #include "steer/model_config.hpp"
+#include "steer/orthogonalize.hpp"
 #include "steer/positions.hpp"
 #include "steer/scores.hpp"
 #include "steer/steering_vector.hpp"
