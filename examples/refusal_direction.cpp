@@ -51,8 +51,8 @@ const char* const kUsage = R"(usage: refusal_direction [options]
   --max-layer-fraction F    discard layers >= F * n_layers (default 0.8)
   --kl-limit X              largest mean KL on harmless prompts under ablation (default 0.1)
   --min-steering-score X    smallest refusal score of harmless prompts under addition (default 0)
-  --screen N                screen every candidate on the first N harmful validation prompts
-                            (default 8)
+  --screen N                screen every candidate on the first N harmful and N harmless
+                            validation prompts (default 8)
   --check N                 score the N best screened candidates fully (default 8)
   --max-new-tokens N        greedy tokens generated per answer (default 32)
   --batch-size N            prompts per forward pass (default 8)
@@ -95,6 +95,7 @@ struct Candidate {
   int64_t position = 0;
   torch::Tensor direction;  // float32 [d_model], the raw mean difference
   double screen_score = std::numeric_limits<double>::quiet_NaN();
+  double screen_kl = std::numeric_limits<double>::quiet_NaN();
   double ablation_score = std::numeric_limits<double>::quiet_NaN();
   double steering_score = std::numeric_limits<double>::quiet_NaN();
   double kl = std::numeric_limits<double>::quiet_NaN();
@@ -107,6 +108,7 @@ nlohmann::json candidate_json(const Candidate& c) {
           {"position", c.position},
           {"norm", c.direction.norm().item<double>()},
           {"screen_score", number_or_null(c.screen_score)},
+          {"screen_kl", number_or_null(c.screen_kl)},
           {"ablation_score", number_or_null(c.ablation_score)},
           {"steering_score", number_or_null(c.steering_score)},
           {"kl", number_or_null(c.kl)}};
@@ -296,7 +298,8 @@ int run(int argc, char** argv) {
   seconds["candidates"] = seconds_since(phase);
 
   // 2. Selection. Cheap first: each candidate's refusal score under ablation on the first
-  // `screen` harmful validation prompts; then, for the `check` best of those, the full
+  // `screen` harmful validation prompts, and its KL on as many harmless ones; then, for the
+  // `check` best of those within the KL limit (then the rest, by screening score), the full
   // scores: ablation score on every harmful validation prompt, KL on the harmless ones under
   // ablation, and their refusal score under addition. Among the checked candidates within the
   // KL limit whose addition makes harmless prompts refuse, the lowest ablation score wins.
@@ -310,10 +313,18 @@ int run(int argc, char** argv) {
   const auto harmless_log_probs = steer::next_token_log_probs(model, harmless_val_ids, batch_size);
   const double harmless_baseline =
       steer::token_set_log_odds(harmless_log_probs, refusal_ids).mean().item<double>();
+  const std::vector<std::vector<int64_t>> screen_harmless_ids(
+      harmless_val_ids.begin(), harmless_val_ids.begin() + screen_ids.size());
+  const auto screen_harmless_log_probs = harmless_log_probs.slice(0, 0, screen_ids.size());
   for (size_t i = 0; i < candidates.size(); ++i) {
     auto& c = candidates[i];
     const auto ablation = steer::ablate_direction(model, c.direction);
     c.screen_score = refusal_score(model, screen_ids, refusal_ids, batch_size);
+    c.screen_kl = steer::kl_divergence(screen_harmless_log_probs,
+                                       steer::next_token_log_probs(model, screen_harmless_ids,
+                                                                   batch_size))
+                      .mean()
+                      .item<double>();
     if ((i + 1) % k == 0 || i + 1 == candidates.size()) {
       note("screening: " + std::to_string(i + 1) + "/" + std::to_string(candidates.size()) +
            " candidates");
@@ -321,7 +332,10 @@ int run(int argc, char** argv) {
   }
   std::vector<size_t> order(candidates.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  // Those within the KL limit on the screening prompts first, each group by screening score.
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const bool fits_a = candidates[a].screen_kl < kl_limit, fits_b = candidates[b].screen_kl < kl_limit;
+    if (fits_a != fits_b) return fits_a;
     return candidates[a].screen_score < candidates[b].screen_score;
   });
   order.resize(std::min<size_t>(order.size(), static_cast<size_t>(n_check)));
@@ -524,11 +538,12 @@ int run(int argc, char** argv) {
   std::cout << "): harmful " << harmful_baseline << ", harmless " << harmless_baseline << "\n\n"
             << "checked candidates (refusal scores under ablation: screen on " << screen_ids.size()
             << " and all " << n_val << " harmful prompts; under addition: harmless prompts):\n"
-            << "  layer  position  |direction|    screen  ablation  steering      KL\n";
+            << "  layer  position  |direction|    screen  screenKL  ablation  steering      KL\n";
   for (auto i : order) {
     const auto& c = candidates[i];
     std::cout << "  " << std::setw(5) << c.layer << std::setw(10) << c.position << std::setw(13)
               << c.direction.norm().item<double>() << std::setw(10) << c.screen_score
+              << std::setw(10) << c.screen_kl
               << std::setw(10) << c.ablation_score
               << std::setw(10) << c.steering_score << std::setw(8) << c.kl << "\n";
   }
