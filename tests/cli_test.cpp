@@ -308,7 +308,7 @@ TEST(Cli, ErrorsAreOneLineAndExitStatusOne) {
        "cannot open " + missing},
       {{"record", "--model", fixture_dir() + "/no-such-model", "--prompts", prompts, "--out", "a"},
        "steer record: error: ",
-       "is not a directory"},
+       "is neither a directory nor a file"},
       {{"tokenize", "--model", model_dir}, "steer tokenize: error: ", "--text is required"},
       {{"frobnicate"}, "steer: error: ", "unknown command 'frobnicate'"},
   };
