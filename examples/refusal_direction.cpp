@@ -408,7 +408,7 @@ int run(int argc, char** argv) {
   const auto [check_ids, check_mask] = steer::left_pad(
       std::vector<std::vector<int64_t>>(harmful_val_ids.begin(),
                                         harmful_val_ids.begin() + std::min<size_t>(batch_size, harmful_val_ids.size())),
-      model.config().pad.id >= 0 ? model.config().pad.id : 0);
+      model.config().padding_id());
   {
     const auto ablation = steer::ablate_direction(model, best.direction);
     harmful_ablated = answers(model, harmful_val_ids, max_new_tokens, batch_size, "harmful, ablation");

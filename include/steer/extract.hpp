@@ -177,7 +177,7 @@ inline Activations read_activations(const Model& model, const std::vector<std::s
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return ids[a].size() < ids[b].size(); });
 
-  const auto pad = model.config().pad.id >= 0 ? model.config().pad.id : 0;
+  const auto pad = model.config().padding_id();
   // per_prompt[layer][prompt]: that prompt's rows [n, d_model].
   std::map<int64_t, std::vector<torch::Tensor>> per_prompt;
   for (auto layer : layers) per_prompt[layer].resize(prompts.size());

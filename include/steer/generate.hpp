@@ -166,7 +166,7 @@ std::vector<Generation> generate_batch(const ModelT& model,
               "generate: stop_strings need the model's tokenizer, but the model was loaded "
               "without one (hint: stop_tokens work on ids)");
   const auto& config = model.config();
-  const int64_t pad_id = config.pad.id >= 0 ? config.pad.id : 0;
+  const int64_t pad_id = config.padding_id();
   auto padded = left_pad(prompts, pad_id);
   torch::Tensor ids = padded.first;
   torch::Tensor mask = padded.second;

@@ -57,6 +57,10 @@ struct ModelConfig {
   std::string embedding_path, final_norm_path, unembedding_path;
   std::vector<LayerLayout> layers;
 
+  /// The id that left padding uses: the pad token's, or 0 when the model has none (padding is
+  /// masked out, so any id serves).
+  int64_t padding_id() const { return pad.id >= 0 ? pad.id : 0; }
+
   /// Parses and validates steer.json. Throws steer::Error naming the file and the field.
   static ModelConfig from_file(const std::string& path);
   static ModelConfig from_json(const nlohmann::json& json, const std::string& path);

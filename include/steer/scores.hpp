@@ -25,7 +25,7 @@ inline torch::Tensor next_token_log_probs(const Model& model,
                                           int64_t batch_size = 8) {
   STEER_CHECK(!prompts.empty(), "next_token_log_probs: no prompts given");
   STEER_CHECK(batch_size >= 1, "next_token_log_probs: batch_size must be >= 1, got ", batch_size);
-  const auto pad = model.config().pad.id >= 0 ? model.config().pad.id : 0;
+  const auto pad = model.config().padding_id();
   std::vector<torch::Tensor> parts;
   for (size_t start = 0; start < prompts.size(); start += batch_size) {
     const auto end = std::min(prompts.size(), start + static_cast<size_t>(batch_size));
@@ -73,7 +73,7 @@ inline double perplexity(const Model& model, const std::vector<std::string>& tex
                          int64_t batch_size = 8) {
   STEER_CHECK(!texts.empty(), "perplexity: no texts given");
   STEER_CHECK(batch_size >= 1, "perplexity: batch_size must be >= 1, got ", batch_size);
-  const auto pad = model.config().pad.id >= 0 ? model.config().pad.id : 0;
+  const auto pad = model.config().padding_id();
   double nll = 0.0;
   int64_t count = 0;
   for (size_t start = 0; start < texts.size(); start += batch_size) {
