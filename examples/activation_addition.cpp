@@ -198,11 +198,12 @@ int main(int argc, char** argv) {
 
     if (!sweep) {
       const steer::HookPoint point(site, layer);
-      const auto options = steer::GenerateOptions()
-                               .max_new_tokens(max_new_tokens)
-                               .temperature(temperature)
-                               .seed(static_cast<uint64_t>(seed))
-                               .stop_at_eos(false);
+      auto options = steer::GenerateOptions()
+                         .max_new_tokens(max_new_tokens)
+                         .temperature(temperature)
+                         .stop_at_eos(false);
+      // Greedy decoding has no seed (generate refuses one); sampling takes --seed (default 0).
+      if (temperature > 0) options.seed(static_cast<uint64_t>(seed));
       const auto plain = model.generate(prompt, options).text;
       std::string steered_text;
       Scores steered;

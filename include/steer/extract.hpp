@@ -20,6 +20,7 @@
 #include "steer/generate.hpp"
 #include "steer/hook_point.hpp"
 #include "steer/hooks.hpp"
+#include "steer/steering.hpp"
 #include "steer/model.hpp"
 #include "steer/positions.hpp"
 #include "steer/steering_vector.hpp"
@@ -186,12 +187,19 @@ inline Activations read_activations(const Model& model, const std::vector<std::s
     const auto end = std::min(total, start + options.batch_size());
     std::vector<std::vector<int64_t>> batch;
     for (auto i = start; i < end; ++i) batch.push_back(ids[order[i]]);
-    std::vector<HookHandle<Record>> records;
+    // The records belong to this call, not to the model: concurrent reads on one model, and
+    // steering the caller applies with a SteeringGuard, stay apart.
+    Steering reading(model);
+    std::vector<Record*> records;
     for (auto layer : layers) {
-      records.push_back(hook(model, HookPoint(options.site(), layer), Record(), options.positions()));
+      records.push_back(
+          &reading.add(HookPoint(options.site(), layer), Record(), options.positions()));
     }
     auto [input, mask] = left_pad(batch, pad);
-    model.logits(input, mask);
+    {
+      SteeringGuard guard(reading);
+      model.logits(input, mask);
+    }
     for (size_t l = 0; l < layers.size(); ++l) {
       for (auto i = start; i < end; ++i) {
         auto rows = records[l]->sequence(i - start).to(torch::kCPU, torch::kFloat32);
@@ -291,6 +299,10 @@ inline Extraction extract(const Model& model, const std::vector<std::string>& po
               method_name(options.method()), " pairs positive prompt i with negative prompt i, "
               "but got ", positive.size(), " positive and ", negative.size(),
               " negative prompts (hint: mean-diff, logistic and lda take sets of any size)");
+  STEER_CHECK(!paired || options.pca().k() == 1, call, ": pca.k is ", options.pca().k(),
+              ", but extract keeps one direction per layer (the first component), so the other "
+              "components would be computed and dropped (hint: leave k at 1, or call "
+              "vec::pca_diff / vec::pca_center on Extraction::positive / negative for more)");
 
   // One progress count over both sets.
   const auto total = static_cast<int64_t>(positive.size() + negative.size());

@@ -9,6 +9,7 @@
 #include <cmath>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -40,8 +41,9 @@ struct GenerateOptions {
   TORCH_ARG(int64_t, top_k) = 0;
   /// Sample from the smallest set of tokens whose probability reaches top_p, in (0, 1].
   TORCH_ARG(double, top_p) = 1.0;
-  /// Seed of the sampler: the same seed, prompts and options give the same text.
-  TORCH_ARG(uint64_t, seed) = 0;
+  /// Seed of the sampler (temperature > 0): the same seed, prompts and options give the same
+  /// text. Unset: 0.
+  TORCH_ARG(std::optional<uint64_t>, seed) = std::nullopt;
   /// Stop a sequence at one of the model's end-of-sequence ids (steer.json `eos_ids`).
   TORCH_ARG(bool, stop_at_eos) = true;
   /// Further token ids that end a sequence (not part of the output).
@@ -113,6 +115,13 @@ inline void check_generate_options(const GenerateOptions& o) {
   STEER_CHECK(o.top_k() >= 0, "generate: top_k must be >= 0 (0 = no limit), got ", o.top_k());
   STEER_CHECK(o.top_p() > 0.0 && o.top_p() <= 1.0, "generate: top_p must be in (0, 1], got ",
               o.top_p());
+  // Greedy decoding takes the argmax: a sampling option given with it would be ignored.
+  if (o.temperature() == 0.0) {
+    const char* given = o.top_k() != 0 ? "top_k" : o.top_p() != 1.0 ? "top_p"
+                        : o.seed().has_value() ? "seed" : nullptr;
+    STEER_CHECK(given == nullptr, "generate: ", given, " is set but temperature is 0 (greedy "
+                "decoding ignores it; hint: set temperature > 0 to sample, e.g. 0.7)");
+  }
   for (const auto& s : o.stop_strings()) {
     STEER_CHECK(!s.empty(), "generate: stop_strings must not contain an empty string");
   }
@@ -183,7 +192,7 @@ std::vector<Generation> generate_batch(const ModelT& model,
   std::vector<bool> done(batch, false);
   std::vector<size_t> streamed(batch, 0);
   for (int64_t b = 0; b < batch; ++b) out[b].prompt_ids = prompts[b];
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(options.seed());
+  auto generator = at::make_generator<at::CPUGeneratorImpl>(options.seed().value_or(0));
 
   const bool use_cache = options.use_cache() && model.has_kv_cache();
   decltype(model.make_cache(1, 1)) cache{};  // steer::KvCache, declared in model.hpp

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -109,46 +110,116 @@ inline torch::Tensor as_weight(const torch::Tensor& selected, const torch::Tenso
   return selected.unsqueeze(-1).to(x.scalar_type());
 }
 
+/// A mutex that actions can hold and still be moved into a hook: a moved or copied action
+/// gets a fresh, unlocked mutex (actions are moved before their first call, never during one).
+class ActionMutex {
+ public:
+  ActionMutex() = default;
+  ActionMutex(const ActionMutex&) {}
+  ActionMutex& operator=(const ActionMutex&) { return *this; }
+  std::mutex& get() const { return mutex_; }
+
+ private:
+  mutable std::mutex mutex_;
+};
+
+/// `coefficient * vector` cast to the model's dtype; throws when it does not fit (a vector
+/// finite in float64 whose scaled values overflow float32 / float16 / bfloat16 to infinity).
+inline torch::Tensor scaled_vector(const std::string& who, const torch::Tensor& vector,
+                                   double coefficient, torch::Device device, torch::Dtype dtype) {
+  auto scaled = (vector * coefficient).to(dtype);
+  if (!torch::isfinite(scaled).all().item<bool>()) {
+    throw Error(concat(who, ": coefficient ", coefficient, " times the vector (largest |entry| ",
+                       vector.abs().max().item<double>(), ") overflows ", dtype,
+                       " (hint: a coefficient meant for a unit vector, or a vector scaled twice?)"));
+  }
+  return scaled.to(device);
+}
+
 }  // namespace detail
 
 // ----------------------------------------------------------------------------- actions
 
 /// Adds `coefficient * vector` to the activation at the selected positions.
+/// Thread-safe: calls on several threads may run it while another sets the coefficient.
+/// At its first call it warns (steer::warn) when |coefficient * vector| is over 100 times the
+/// mean norm of the activation it is added to: the model's output is then noise.
 /// Example: `steer::hook(model, "resid_post.12", steer::Add(v, /*coefficient=*/4.0))`
 class Add {
  public:
   static constexpr const char* kName = "Add";
+  /// |c v| over this many mean activation norms gets a warning at the first call.
+  static constexpr double kWarnRatio = 100.0;
+
   explicit Add(const torch::Tensor& vector, double coefficient = 1.0)
       : vector_(detail::checked_vector(kName, vector, "vector")), coefficient_(coefficient) {
-    STEER_CHECK(std::isfinite(coefficient), "Add: coefficient must be finite, got ", coefficient);
+    check_coefficient(kName, coefficient);
   }
 
   void prepare(const HookTarget& target) {
     detail::check_width(kName, vector_.size(0), target);
     device_ = target.device;
     dtype_ = target.dtype;
-    scaled_ = (vector_ * coefficient_).to(device_, dtype_);
+    who_ = std::string(kName) + " at " + target.point.to_string();
+    scaled_ = detail::scaled_vector(who_, vector_, coefficient_, device_, dtype_);
   }
-  /// Changes the coefficient (one device copy now; none per call).
+  /// Changes the coefficient (one device copy now; none per call). Throws for a coefficient
+  /// that is not finite or whose product with the vector overflows the model's dtype.
   void set_coefficient(double coefficient) {
+    check_coefficient("Add::set_coefficient", coefficient);
+    std::lock_guard<std::mutex> lock(mutex_.get());
+    if (scaled_.defined()) scaled_ = detail::scaled_vector(who_, vector_, coefficient, device_, dtype_);
     coefficient_ = coefficient;
-    if (scaled_.defined()) scaled_ = (vector_ * coefficient_).to(device_, dtype_);
+    warned_ = false;
   }
-  double coefficient() const { return coefficient_; }
+  double coefficient() const {
+    std::lock_guard<std::mutex> lock(mutex_.get());
+    return coefficient_;
+  }
 
   torch::Tensor operator()(const torch::Tensor& x, const HookContext& ctx) const {
-    detail::check_runtime_width(ctx.who(), x, scaled_.size(0));
+    torch::Tensor scaled;
+    bool check_norm = false;
+    double coefficient = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_.get());
+      scaled = scaled_;
+      coefficient = coefficient_;
+      check_norm = !warned_;
+      warned_ = true;
+    }
+    detail::check_runtime_width(ctx.who(), x, scaled.size(0));
+    if (check_norm) warn_if_huge(x, ctx, coefficient);
     const auto& selected = ctx.selected();
-    if (!selected.defined()) return x + scaled_;
-    return torch::addcmul(x, detail::as_weight(selected, x), scaled_);
+    if (!selected.defined()) return x + scaled;
+    return torch::addcmul(x, detail::as_weight(selected, x), scaled);
   }
 
  private:
+  static void check_coefficient(const char* who, double coefficient) {
+    STEER_CHECK(std::isfinite(coefficient), who, ": coefficient must be finite, got ",
+                coefficient);
+  }
+  void warn_if_huge(const torch::Tensor& x, const HookContext& ctx, double coefficient) const {
+    const double added = std::abs(coefficient) * vector_.norm().item<double>();
+    const double typical = x.detach().to(torch::kFloat32).norm(2, -1).mean().item<double>();
+    if (std::isfinite(typical) && added > kWarnRatio * typical) {
+      steer::warn(detail::concat(ctx.who(), ": |coefficient x vector| = ", added, " is ",
+                                 added / std::max(typical, 1e-30),
+                                 " times the mean activation norm there (", typical,
+                                 "); the model will likely produce noise (hint: a coefficient "
+                                 "meant for a unit vector, or a vector scaled twice?)"));
+    }
+  }
+
   torch::Tensor vector_;  // float64, CPU
   double coefficient_;
   torch::Tensor scaled_;  // on the model's device and dtype
   torch::Device device_ = torch::kCPU;
   torch::Dtype dtype_ = torch::kFloat32;
+  std::string who_ = kName;
+  detail::ActionMutex mutex_;
+  mutable bool warned_ = false;
 };
 
 /// Directional ablation: removes the component of the activation along each direction,
@@ -182,7 +253,16 @@ class Ablate {
                     unit.size(0), " directions given overlap (largest |cosine| ",
                     gram.abs().max().item<double>(), ")");
       } else {
-        auto q = std::get<0>(torch::linalg_qr(unit.t()));  // [d, k]
+        auto [q, r] = torch::linalg_qr(unit.t());  // q [d, k], r [k, k]
+        // The unit directions span k dimensions only if no |r_ii| is ~0; float64 rounding of
+        // dependent unit vectors leaves |r_ii| near 1e-16, so 1e-8 separates the two cases.
+        const auto diagonal = r.diagonal().abs();
+        const auto smallest = diagonal.min().item<double>();
+        STEER_CHECK(smallest > 1e-8, "Ablate: the ", unit.size(0),
+                    " directions are linearly dependent (direction ",
+                    diagonal.argmin().item<int64_t>(), " lies in the span of the ones before it; "
+                    "|r_ii| = ", smallest, "), so the subspace to remove is ambiguous (hint: drop "
+                    "the redundant direction, or orthonormalize them with vec::orthonormalize)");
         unit = q.t().contiguous();
       }
     }
@@ -239,12 +319,24 @@ struct RecordOptions {
 class Record {
  public:
   static constexpr const char* kName = "Record";
-  explicit Record(RecordOptions options = {}) : options_(options) {}
+  explicit Record(RecordOptions options = {}) : options_(options) {
+    STEER_CHECK(!(options.mean() && options.to_host()), "Record: RecordOptions().mean(true) keeps "
+                "running sums on the device, so to_host(true) has nothing to copy (hint: use "
+                "one of the two)");
+  }
 
-  void prepare(const HookTarget&) {}
+  void prepare(const HookTarget& target) {
+    STEER_CHECK(!options_.to_host() || target.device.is_cuda(), "Record at ",
+                target.point.to_string(), ": RecordOptions().to_host(true) copies CUDA "
+                "activations to host memory, but model '", target.model, "' runs on ",
+                target.device, " (hint: drop to_host; CPU activations are on the host already)");
+  }
 
+  /// Thread-safe: calls on several threads append under a lock (their order is the order
+  /// they arrive in; each must have the same batch size).
   torch::Tensor operator()(const torch::Tensor& x, const HookContext& ctx) {
     const auto& selected = ctx.selected();
+    std::lock_guard<std::mutex> lock(mutex_.get());
     if (options_.mean()) {
       auto values = x.to(torch::kFloat32);
       torch::Tensor count;
@@ -289,23 +381,23 @@ class Record {
   }
 
   /// Calls recorded since the last clear().
-  int64_t calls() const { return calls_; }
+  int64_t calls() const {
+    std::lock_guard<std::mutex> lock(mutex_.get());
+    return calls_;
+  }
   /// Sequences in the recorded batch (0 before the first call).
   int64_t batch() const {
-    if (options_.mean()) return sum_.defined() ? sum_.size(0) : 0;
-    return chunks_.empty() ? 0 : chunks_.front().values.size(0);
+    std::lock_guard<std::mutex> lock(mutex_.get());
+    return batch_unlocked();
   }
   /// [n, width]: the selected activations of sequence `b`, in call and position order.
   torch::Tensor sequence(int64_t b) const {
-    check_sequence("Record::sequence", b);
-    std::vector<torch::Tensor> parts;
-    for (const auto& c : chunks_) {
-      parts.push_back(c.values[b].index({c.selected[b].to(c.values.device())}));
-    }
-    return torch::cat(parts, 0);
+    std::lock_guard<std::mutex> lock(mutex_.get());
+    return sequence_unlocked(b);
   }
   /// [n] int64: the positions of sequence(b)'s rows.
   torch::Tensor positions(int64_t b) const {
+    std::lock_guard<std::mutex> lock(mutex_.get());
     check_sequence("Record::positions", b);
     std::vector<torch::Tensor> parts;
     for (const auto& c : chunks_) parts.push_back(c.positions[b].index({c.selected[b]}));
@@ -313,13 +405,17 @@ class Record {
   }
   /// [batch, width] float32: the mean over each sequence's selected positions.
   torch::Tensor mean() const {
+    std::lock_guard<std::mutex> lock(mutex_.get());
     STEER_CHECK(calls_ > 0, "Record::mean: nothing recorded yet");
     if (options_.mean()) return sum_ / count_.unsqueeze(1);
     std::vector<torch::Tensor> rows;
-    for (int64_t b = 0; b < batch(); ++b) rows.push_back(sequence(b).to(torch::kFloat32).mean(0));
+    for (int64_t b = 0; b < batch_unlocked(); ++b) {
+      rows.push_back(sequence_unlocked(b).to(torch::kFloat32).mean(0));
+    }
     return torch::stack(rows);
   }
   void clear() {
+    std::lock_guard<std::mutex> lock(mutex_.get());
     chunks_.clear();
     sum_ = count_ = torch::Tensor();
     calls_ = 0;
@@ -331,12 +427,24 @@ class Record {
     torch::Tensor positions;  // [B, t]
     torch::Tensor selected;   // [B, t] bool
   };
+  int64_t batch_unlocked() const {
+    if (options_.mean()) return sum_.defined() ? sum_.size(0) : 0;
+    return chunks_.empty() ? 0 : chunks_.front().values.size(0);
+  }
+  torch::Tensor sequence_unlocked(int64_t b) const {
+    check_sequence("Record::sequence", b);
+    std::vector<torch::Tensor> parts;
+    for (const auto& c : chunks_) {
+      parts.push_back(c.values[b].index({c.selected[b].to(c.values.device())}));
+    }
+    return torch::cat(parts, 0);
+  }
   void check_sequence(const char* call, int64_t b) const {
     STEER_CHECK(!options_.mean(), call, ": this Record keeps only means (RecordOptions().mean(true)); "
                 "use mean()");
     STEER_CHECK(calls_ > 0, call, ": nothing recorded yet");
-    STEER_CHECK(b >= 0 && b < batch(), call, ": sequence ", b, " is out of range; the batch has ",
-                batch(), " sequences");
+    STEER_CHECK(b >= 0 && b < batch_unlocked(), call, ": sequence ", b,
+                " is out of range; the batch has ", batch_unlocked(), " sequences");
     if (pending_host_copies_ && torch::cuda::is_available()) torch::cuda::synchronize();
   }
 
@@ -345,11 +453,13 @@ class Record {
   torch::Tensor sum_, count_;
   int64_t calls_ = 0;
   bool pending_host_copies_ = false;
+  detail::ActionMutex mutex_;
 };
 
 /// Any callable `(const torch::Tensor& x, const HookContext& ctx) -> torch::Tensor`; its result
 /// replaces the activation (same shape). It sees every token of the call; ctx.selected() gives
-/// the tokens of the hook's Positions.
+/// the tokens of the hook's Positions. steer calls it from every thread that runs the model:
+/// a function with state of its own must guard it.
 /// Example: `steer::hook(model, "mlp_out.2", steer::Lambda([](auto& x, auto&) { return x * 0.5; }))`
 class Lambda {
  public:
@@ -388,6 +498,8 @@ class Hook final : public detail::HookBase {
     const HookContext ctx(point(), layout, positions_, who_);
     return action_(x, ctx);
   }
+  const std::string& who() const override { return who_; }
+  std::optional<int64_t> first_position() const override { return positions_.first(); }
   Action& action() { return action_; }
   const Positions& positions() const { return positions_; }
 
@@ -519,19 +631,34 @@ inline std::pair<Slot*, int64_t> resolve(const Model& model, const HookPoint& po
 
 }  // namespace detail
 
+namespace detail {
+
+/// A hook of `action` at `point` of `model`, resolved and prepared (vectors cast to the model's
+/// device and dtype), with the slot it belongs in; attached to nothing yet.
+template <class Action>
+std::pair<std::shared_ptr<Hook<Action>>, Slot*> make_hook(const Model& model,
+                                                          const HookPoint& point, Action action,
+                                                          Positions positions) {
+  const std::string who = std::string(Action::kName) + " at " + point.to_string();
+  auto [slot, width] = resolve(model, point, who);
+  HookTarget target{point, width, model.device(), model.dtype(), model_name(model)};
+  action.prepare(target);
+  return {std::make_shared<Hook<Action>>(point, std::move(action), std::move(positions)), slot};
+}
+
+}  // namespace detail
+
 /// Attaches `action` at `point` of `model` for the tokens `positions` selects, after any hooks
 /// already there (hooks on one point run in the order added). The action is prepared once
 /// (vectors cast to the model's device and dtype). The handle detaches it when destroyed.
+/// A hook attached to the model acts in every call of the model, on every thread; for
+/// steering that belongs to one call or thread, see steer::Steering (steering.hpp).
 /// Example:
 ///   auto h = steer::hook(model, "resid_post.12", steer::Add(v, 4.0), steer::Positions::from(5));
 template <class Action>
 HookHandle<Action> hook(const Model& model, const HookPoint& point, Action action,
                         Positions positions = Positions::all()) {
-  const std::string who = std::string(Action::kName) + " at " + point.to_string();
-  auto [slot, width] = detail::resolve(model, point, who);
-  HookTarget target{point, width, model.device(), model.dtype(), detail::model_name(model)};
-  action.prepare(target);
-  auto h = std::make_shared<Hook<Action>>(point, std::move(action), std::move(positions));
+  auto [h, slot] = detail::make_hook(model, point, std::move(action), std::move(positions));
   detail::HookTable::attach(*slot, h);
   return HookHandle<Action>(std::move(h), slot, model.hook_table_owner());
 }

@@ -36,6 +36,11 @@ struct ModelOptions {
   /// Insert steer's hook taps into the module at load (see docs/hooks.md). Without them no
   /// hook can be attached; the switch exists to measure their cost. Default: true.
   TORCH_ARG(bool, instrument) = true;
+  /// Check every call's logits at real tokens (not padding) for NaN and infinity, and throw
+  /// naming the module or hook that first produced them (found by re-running the call with
+  /// every tap checked). Costs one pass over the logits and a host synchronisation per call
+  /// (docs/performance.md). Default: true.
+  TORCH_ARG(bool, check_finite) = true;
 };
 
 /// Parses "float32" / "fp32", "float16" / "fp16" / "half", "bfloat16" / "bf16".
@@ -136,7 +141,11 @@ class Model {
                              int64_t length, int64_t* longest = nullptr) const;
   torch::Tensor run(const char* call, const std::string& method,
                     std::vector<torch::jit::IValue> inputs, const CallLayout& layout) const;
+  void check_finite_logits(const char* call, const std::string& method,
+                           const std::vector<torch::jit::IValue>& inputs,
+                           const CallLayout& layout, const torch::Tensor& logits) const;
   void check_kv_cache(const char* call) const;
+  void check_positions_reachable(int64_t longest) const;
 
   ModelConfig config_;
   ModelOptions options_;
@@ -298,6 +307,17 @@ inline Model Model::load(const std::string& path, const ModelOptions& options) {
                                " (hint: corrupt or truncated file? re-export the model)"));
   }
   model.module_.eval();
+  if (options.check_finite()) {
+    // A corrupted weight would otherwise load and turn every logit into NaN. One pass over
+    // the weights (about 0.1 s for the default model).
+    for (const auto& p : model.module_.named_parameters(/*recurse=*/true)) {
+      if (!p.value.is_floating_point()) continue;
+      const auto bad = (~torch::isfinite(p.value)).sum().item<int64_t>();
+      STEER_CHECK(bad == 0, "Model::load: parameter '", p.name, "' holds ", bad,
+                  " NaN or infinite values (file: ", module_path, "; hint: the file is corrupted, "
+                  "re-export the model; ModelOptions().check_finite(false) loads it anyway)");
+    }
+  }
   for (const auto& named : model.module_.named_modules()) {
     if (named.name.empty()) continue;
     model.submodules_.emplace(named.name, named.value);
@@ -452,24 +472,51 @@ inline torch::Tensor Model::checked_mask(const char* call, const torch::Tensor& 
   return as_long.to(device());
 }
 
+namespace detail {
+
+/// Runs `method` of `module` and returns its output; a hook's steer::Error comes out unchanged,
+/// any other failure as a steer::Error naming `call`.
+inline torch::jit::IValue invoke(torch::jit::Module& module, const char* call,
+                                 const std::string& method,
+                                 std::vector<torch::jit::IValue> inputs) {
+  try {
+    return module.get_method(method)(std::move(inputs));
+  } catch (const std::exception& e) {
+    // A hook's steer::Error reaches here wrapped by the interpreter: rethrow the original.
+    if (auto error = call_state().error) {
+      call_state().error = nullptr;
+      std::rethrow_exception(error);
+    }
+    const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
+    throw Error(concat(call, ": the model failed: ",
+                       torch_error ? torch_message(*torch_error) : e.what()));
+  }
+}
+
+/// Sets a Diagnosis on this thread for the lifetime of the guard.
+class DiagnosisGuard {
+ public:
+  explicit DiagnosisGuard(Diagnosis& diagnosis) { call_state().diagnosis = &diagnosis; }
+  ~DiagnosisGuard() { call_state().diagnosis = nullptr; }
+  DiagnosisGuard(const DiagnosisGuard&) = delete;
+  DiagnosisGuard& operator=(const DiagnosisGuard&) = delete;
+};
+
+}  // namespace detail
+
 inline torch::Tensor Model::run(const char* call, const std::string& method,
                                std::vector<torch::jit::IValue> inputs,
                                const CallLayout& layout) const {
   c10::InferenceMode guard;
-  detail::CallGuard call_guard(layout);
-  torch::jit::IValue out;
-  try {
-    out = module_.get_method(method)(std::move(inputs));
-  } catch (const std::exception& e) {
-    // A hook's steer::Error reaches here wrapped by the interpreter: rethrow the original.
-    if (auto error = detail::call_state().error) {
-      detail::call_state().error = nullptr;
-      std::rethrow_exception(error);
-    }
-    const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
-    throw Error(detail::concat(call, ": the model failed: ",
-                               torch_error ? detail::torch_message(*torch_error) : e.what()));
+  for (const auto* set : detail::call_state().scoped) {
+    STEER_CHECK(set->table == hooks_.get(), call, ": a SteeringGuard on this thread holds "
+                "steering made for model '", set->model, "', but this call runs model '",
+                directory_, "' (hint: make the Steering from the model it steers, or end the "
+                "guard's scope before calling another model)");
   }
+  detail::CallGuard call_guard(layout);
+  const auto kept_inputs = options_.check_finite() ? inputs : std::vector<torch::jit::IValue>{};
+  const auto out = detail::invoke(module_, call, method, std::move(inputs));
   // Logits as a Tensor, as element 0 of a tuple or list (Hugging Face models traced with
   // return_dict=False), or as "logits" of a dict.
   torch::jit::IValue logits;
@@ -491,7 +538,50 @@ inline torch::Tensor Model::run(const char* call, const std::string& method,
                                 : out.tagKind(),
               "; expected logits [", batch, ", ", tokens, ", vocab] as a Tensor, as element 0 "
               "of a tuple or list, or as 'logits' of a dict");
-  return logits.toTensor();
+  auto result = logits.toTensor();
+  if (options_.check_finite()) check_finite_logits(call, method, kept_inputs, layout, result);
+  return result;
+}
+
+inline void Model::check_finite_logits(const char* call, const std::string& method,
+                                       const std::vector<torch::jit::IValue>& inputs,
+                                       const CallLayout& layout,
+                                       const torch::Tensor& logits) const {
+  // Padding columns may hold anything (a fully masked attention row); only real tokens count.
+  const auto& mask = layout.attention_mask();
+  const auto real = mask.slice(1, mask.size(1) - layout.tokens()) != 0;  // [B, t]
+  const auto finite = torch::isfinite(logits).all(-1);                      // [B, t]
+  if ((finite | ~real.to(finite.device())).all().item<bool>()) return;
+  const auto bad_rows = (~finite & real.to(finite.device())).sum().item<int64_t>();
+  // Find where the values first stop being finite: the same call again, every tap checked.
+  detail::Diagnosis diagnosis;
+  {
+    detail::DiagnosisGuard diagnosing(diagnosis);
+    try {
+      (void)detail::invoke(module_, call, method, inputs);
+    } catch (const Error&) {
+      // The first failure was not an exception; whatever the re-run throws says less.
+    }
+  }
+  std::string source = "the LM head or final norm (every tapped value was finite)";
+  if (!diagnosis.first.empty()) source = diagnosis.first;
+  std::string hooks = "no hook ran before it";
+  if (!diagnosis.hooks.empty()) {
+    hooks = "hooks that ran before it: ";
+    for (size_t i = 0; i < diagnosis.hooks.size() && i < 4; ++i) {
+      hooks += (i ? ", " : "") + diagnosis.hooks[i];
+    }
+    if (diagnosis.hooks.size() > 4) hooks += detail::concat(" and ", diagnosis.hooks.size() - 4, " more");
+  }
+  const bool by_hook = diagnosis.by_hook;
+  throw Error(detail::concat(
+      call, ": the logits of ", bad_rows, " token(s) hold NaN or infinity; the first non-finite "
+      "values came from ", source, "; ", hooks, " (hint: ",
+      by_hook ? "that hook's vector or coefficient is too large for the model's dtype"
+      : diagnosis.hooks.empty()
+          ? "the model's weights may hold NaN or infinity; re-export or check model.pt"
+          : "activations grown too large by the hooks before it overflow there",
+      "; ModelOptions().check_finite(false) turns this check off)"));
 }
 
 inline void Model::check_kv_cache(const char* call) const {
@@ -559,8 +649,30 @@ inline torch::Tensor Model::logits_cached(const torch::Tensor& input_ids,
   return logits;
 }
 
+inline void Model::check_positions_reachable(int64_t longest) const {
+  const auto check = [&](const detail::HookBase& hook) {
+    const auto first = hook.first_position();
+    if (!first || !hook.enabled.load()) return;
+    STEER_CHECK(*first < longest, "generate: ", hook.who(), " acts from position ", *first,
+                " on, but no sequence of this generation gets past position ", longest - 1,
+                " (longest prompt plus max_new_tokens), so it would never act (hint: positions "
+                "count real tokens from 0, the prompt's included)");
+  };
+  if (hooks_) {
+    for (const auto& hook : hooks_->attached()) check(*hook);
+  }
+  for (const auto* set : detail::call_state().scoped) {
+    for (const auto& hook : set->in_order) check(*hook);
+  }
+}
+
 inline std::vector<Generation> Model::generate(const std::vector<std::vector<int64_t>>& prompts,
                                                const GenerateOptions& options) const {
+  size_t longest = 0;
+  for (const auto& p : prompts) longest = std::max(longest, p.size());
+  if (options.max_new_tokens() > 0) {
+    check_positions_reachable(static_cast<int64_t>(longest) + options.max_new_tokens());
+  }
   return detail::generate_batch(*this, prompts, options);
 }
 

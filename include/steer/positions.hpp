@@ -83,6 +83,16 @@ class Positions {
   static Positions parse(const std::string& spec);
 
   Kind kind() const { return kind_; }
+  /// The first position this selection can select when it names one (at, range, from);
+  /// nullopt for all, last, prompt, generated and last_prompt, which follow each sequence.
+  std::optional<int64_t> first() const {
+    switch (kind_) {
+      case Kind::at: return *std::min_element(indices_.begin(), indices_.end());
+      case Kind::range:
+      case Kind::from: return begin_;
+      default: return std::nullopt;
+    }
+  }
   /// The spec string: Positions::parse(p.to_string()) selects what p selects.
   std::string to_string() const {
     switch (kind_) {

@@ -18,6 +18,7 @@
 #include "steer/orthogonalize.hpp"
 #include "steer/positions.hpp"
 #include "steer/scores.hpp"
+#include "steer/steering.hpp"
 #include "steer/steering_vector.hpp"
 #include "steer/tokenizer.hpp"
 #include "steer/version.hpp"

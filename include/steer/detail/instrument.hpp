@@ -40,6 +40,11 @@ class HookBase {
   explicit HookBase(HookPoint point) : point_(std::move(point)) {}
   virtual ~HookBase() = default;
   virtual torch::Tensor run(const torch::Tensor& x, const CallLayout& layout) = 0;
+  /// "Add at resid_post.3", for messages.
+  virtual const std::string& who() const = 0;
+  /// The first position the hook's Positions can select, when they name one (at, range,
+  /// from); nullopt for all, last, prompt, generated, last_prompt.
+  virtual std::optional<int64_t> first_position() const = 0;
   const HookPoint& point() const { return point_; }
   std::atomic<bool> enabled{true};
 
@@ -66,6 +71,26 @@ struct Slot {
 struct Instance {
   Slot slots[kTapKinds];
   bool has_tap[kTapKinds] = {false, false, false};
+  std::string path;  ///< its module path (the first one, when a module object has several)
+};
+
+class HookTable;
+
+/// Hooks that belong to calls rather than to the model: a steer::Steering's content. A call
+/// runs them when a SteeringGuard has put the set in this thread's CallState.
+struct HookSet {
+  const HookTable* table = nullptr;  ///< the model's taps the slots belong to
+  std::string model;                 ///< the model's name, for messages
+  std::unordered_map<const Slot*, HookList> by_slot;
+  HookList in_order;  ///< every hook, in the order added
+};
+
+/// What a diagnostic re-run (after non-finite logits) found: the first tap whose value was
+/// not finite, and the hooks that ran before it.
+struct Diagnosis {
+  std::string first;              ///< "module 'model.layers.3.mlp'" or a hook's who(), "" if none
+  std::vector<std::string> hooks;  ///< who() of the hooks that ran before `first` was found
+  bool by_hook = false;            ///< `first` is a hook's output, not a module's value
 };
 
 /// Process-wide map from module object to its taps (the op sees only the object), plus the
@@ -83,9 +108,13 @@ inline Registry& registry() {
 
 /// The call in progress on this thread (set by Model around each forward), and an error
 /// thrown by a hook, kept so that Model rethrows it unchanged instead of the JIT's wrapper.
+/// The hook sets of the SteeringGuards alive on this thread, outermost first, and a
+/// Diagnosis being made (non-finite logits), if any.
 struct CallState {
   const CallLayout* layout = nullptr;
   std::exception_ptr error;
+  std::vector<const HookSet*> scoped;
+  Diagnosis* diagnosis = nullptr;
 };
 
 inline CallState& call_state() {
@@ -108,9 +137,32 @@ class CallGuard {
   const CallLayout* previous_;
 };
 
-/// Runs the hooks of one slot on x.
-inline torch::Tensor run_slot(Slot& slot, torch::Tensor x) {
-  const auto hooks = slot.snapshot();
+/// Whether every element of x is finite (one host synchronisation; diagnosis only).
+inline bool all_finite(const torch::Tensor& x) {
+  return !x.is_floating_point() || torch::isfinite(x).all().item<bool>();
+}
+
+/// Runs `hooks` on x in order; in a diagnosis, notes the first hook whose output is not finite.
+inline torch::Tensor run_hooks(const HookList& hooks, torch::Tensor x, const CallLayout& layout,
+                               Diagnosis* diagnosis) {
+  for (const auto& hook : hooks) {
+    if (!hook->enabled.load(std::memory_order_relaxed)) continue;
+    x = hook->run(x, layout);
+    if (diagnosis != nullptr && diagnosis->first.empty()) {
+      if (!all_finite(x)) {
+        diagnosis->first = hook->who();
+        diagnosis->by_hook = true;
+      } else {
+        diagnosis->hooks.push_back(hook->who());
+      }
+    }
+  }
+  return x;
+}
+
+/// Runs the hooks of one tap on x: the model's (attached with steer::hook), then those of the
+/// hook sets of this thread's SteeringGuards, outermost first.
+inline torch::Tensor run_tap(Instance& instance, int64_t kind, torch::Tensor x) {
   auto& state = call_state();
   std::optional<CallLayout> fallback;
   const CallLayout* layout = state.layout;
@@ -123,9 +175,19 @@ inline torch::Tensor run_slot(Slot& slot, torch::Tensor x) {
                      0, t, -1, t, false, true);
     layout = &*fallback;
   }
-  for (const auto& hook : *hooks) {
-    if (!hook->enabled.load(std::memory_order_relaxed)) continue;
-    x = hook->run(x, *layout);
+  auto* diagnosis = state.diagnosis;
+  if (diagnosis != nullptr && diagnosis->first.empty() && !all_finite(x)) {
+    static const char* const where[kTapKinds] = {"the output of", "the input of",
+                                                 "the MLP pre-norm input of"};
+    diagnosis->first = concat(where[kind], " module '", instance.path, "'");
+  }
+  Slot& slot = instance.slots[kind];
+  if (slot.count.load(std::memory_order_relaxed) > 0) {
+    x = run_hooks(*slot.snapshot(), std::move(x), *layout, diagnosis);
+  }
+  for (const auto* set : state.scoped) {
+    const auto found = set->by_slot.find(&slot);
+    if (found != set->by_slot.end()) x = run_hooks(found->second, std::move(x), *layout, diagnosis);
   }
   return x;
 }
@@ -133,7 +195,9 @@ inline torch::Tensor run_slot(Slot& slot, torch::Tensor x) {
 /// The op: steer::tap(Any self, Tensor x, int kind) -> Tensor.
 inline void tap_operation(torch::jit::Stack& stack) {
   auto& r = registry();
-  if (r.attached.load(std::memory_order_relaxed) == 0) {
+  auto& state = call_state();
+  if (r.attached.load(std::memory_order_relaxed) == 0 && state.scoped.empty() &&
+      state.diagnosis == nullptr) {
     torch::jit::drop(stack, 1);                         // kind
     auto x = torch::jit::pop(stack);                    // x
     stack.back() = std::move(x);                        // replaces self
@@ -148,11 +212,11 @@ inline void tap_operation(torch::jit::Stack& stack) {
     auto found = r.instances.find(object);
     if (found != r.instances.end()) instance = found->second;
   }
-  if (instance != nullptr && instance->slots[kind].count.load(std::memory_order_relaxed) > 0) {
+  if (instance != nullptr) {
     try {
-      x = run_slot(instance->slots[kind], std::move(x));
+      x = run_tap(*instance, kind, std::move(x));
     } catch (const Error&) {
-      call_state().error = std::current_exception();
+      state.error = std::current_exception();
       throw;
     }
   }
@@ -280,10 +344,25 @@ class HookTable {
     return found == by_path_.end() ? nullptr : found->second;
   }
   const std::map<std::string, Instance*>& paths() const { return by_path_; }
+  /// Every hook attached to this model's taps now.
+  HookList attached() const {
+    HookList all;
+    for (const auto& [object, instance] : by_object_) {
+      for (auto& slot : instance->slots) {
+        if (slot.count.load() == 0) continue;
+        const auto hooks = slot.snapshot();
+        all.insert(all.end(), hooks->begin(), hooks->end());
+      }
+    }
+    return all;
+  }
 
   void add(const std::string& path, const c10::ivalue::Object* object, bool taps[kTapKinds]) {
     auto& instance = by_object_[object];
-    if (!instance) instance = std::make_unique<Instance>();
+    if (!instance) {
+      instance = std::make_unique<Instance>();
+      instance->path = path;
+    }
     for (int k = 0; k < kTapKinds; ++k) instance->has_tap[k] = taps[k];
     by_path_[path] = instance.get();
     auto& r = registry();
