@@ -102,15 +102,19 @@ TEST(NonFinite, HookThatProducesInfinityIsNamed) {
 }
 
 TEST(NonFinite, VectorOfHugeFiniteValuesIsCaughtWithTheHooksBeforeIt) {
-  // A vector file of 3e38 values: finite in float32, but the next norm squares it.
+  // A vector file of 3e38 values, finite in float32, applied at every layer (as `steer
+  // generate --vector` does): the second addition overflows the residual stream to infinity.
   const auto model = steer::Model::load(tiny("llama"));
   Warnings warnings;
-  auto add = steer::hook(model, "resid_pre.1",
-                         steer::Add(torch::full({model.d_model()}, 3e38), 1.0));
+  const auto huge = torch::full({model.d_model()}, 3e38);
+  auto first = steer::hook(model, "resid_pre.0", steer::Add(huge, 1.0));
+  auto second = steer::hook(model, "resid_pre.1", steer::Add(huge, 1.0));
   EXPECT_STEER_ERROR(model.generate(std::vector<std::vector<int64_t>>{{4, 5, 6}}),
-                     "hold NaN or infinity", "hooks that ran before it: Add at resid_pre.1");
-  ASSERT_EQ(warnings.messages.size(), 1u);
-  EXPECT_NE(warnings.messages[0].find("Add at resid_pre.1: |coefficient x vector| ="),
+                     "hold NaN or infinity; the first non-finite values came from Add at "
+                     "resid_pre.1; hooks that ran before it: Add at resid_pre.0",
+                     "that hook's vector or coefficient is too large");
+  ASSERT_GE(warnings.messages.size(), 1u);
+  EXPECT_NE(warnings.messages[0].find("Add at resid_pre.0: |coefficient x vector| ="),
             std::string::npos)
       << warnings.messages[0];
 }

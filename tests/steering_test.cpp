@@ -116,7 +116,7 @@ TEST(Steering, Errors) {
   steering.add("resid_pre.0", steer::Add(random_vector(model, 1)));
   EXPECT_STEER_ERROR(steering.add("resid_pre.9", steer::Add(random_vector(model, 1))),
                      "Add at resid_pre.9: hook point 'resid_pre.9' has layer 9 but model "
-                     "'tiny-llama' has layers 0 to 1");
+                     "'tiny-llama' has layers 0 to 2");
   {
     steer::SteeringGuard guard(steering);
     EXPECT_STEER_ERROR(other.logits(random_ids(other, 1, 3, 1)),
