@@ -26,9 +26,10 @@ inline std::string extract_usage() {
              "and makes one direction per layer, from the negative to the positive prompts.\n"
              "\n"
              "  --model DIR         model directory (tools/export_model.py)\n"
-             "  --pairs FILE        JSON list of [\"positive\", \"negative\"] pairs (or objects\n"
-             "                      {\"positive\": ..., \"negative\": ...})\n"
-             "  --positive FILE     prompts of the positive set: a JSON list or one per line\n"
+             "  --pairs FILE        .json: a list of [\"positive\", \"negative\"] pairs (or objects\n"
+             "                      {\"positive\": ..., \"negative\": ...}); .jsonl: one per line\n"
+             "  --positive FILE     prompts of the positive set: .json (a JSON list), .jsonl,\n"
+             "                      or .txt (one per line, llama.cpp's positive.txt form)\n"
              "  --negative FILE     prompts of the negative set, same forms\n"
              "  --layers SPEC       all (default), A-B (inclusive), A, or a list such as 0-3,7\n"
              "  --site SITE         resid_post (default), resid_pre, resid_mid, attn_out, mlp_out\n"
@@ -46,15 +47,11 @@ inline std::string extract_usage() {
              "  --allow-other-sites write a .gguf read at a site other than resid_post (llama.cpp\n"
              "                      would apply it at resid_post all the same)\n"
              "  --json              print a JSON summary instead of the table\n"
-             "  --quiet             no progress on stderr\n") +
+             "  --quiet             no progress on stderr\n"
+             "  -h, --help          this text\n") +
          model_options_help() +
          "\nexample: steer extract --model models/smollm2-135m-instruct --pairs love_hate.json \\\n"
          "           --layers 3-6 --out love.gguf";
-}
-
-inline bool ends_with(const std::string& text, const std::string& suffix) {
-  return text.size() >= suffix.size() &&
-         text.compare(text.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 inline int run_extract(int argc, char** argv) {
@@ -78,36 +75,37 @@ inline int run_extract(int argc, char** argv) {
   const bool allow_other_sites = args.flag("allow-other-sites");
   const bool json = args.flag("json");
   const bool quiet = args.flag("quiet");
-  const auto load_options = model_options(args);
+  const auto model_given = model_arguments(args);
   args.finish();
 
-  // Everything that needs no model is checked before the model loads.
-  STEER_CHECK(pairs_file.has_value() != (positive_file.has_value() || negative_file.has_value()),
+  // Everything that needs no file and no model is checked first: a usage error (exit 2).
+  usage_check(pairs_file.has_value() != (positive_file.has_value() || negative_file.has_value()),
               pairs_file
                   ? "give either --pairs or --positive and --negative, not both"
                   : "give the prompts: --pairs FILE, or --positive FILE and --negative FILE");
-  STEER_CHECK(pairs_file || (positive_file && negative_file), "--",
+  usage_check(pairs_file || (positive_file && negative_file), "--",
               positive_file ? "negative" : "positive",
-              " is missing (--positive and --negative go "
-              "together)");
+              " is missing (--positive and --negative go together)");
   const auto site = parse_option("site", "parse_site", [&] { return parse_site(site_name_given); });
   const auto positions = parse_option("positions", "Positions::parse",
                                       [&] { return Positions::parse(positions_spec); });
   const auto method =
       parse_option("method", "parse_method", [&] { return parse_method(method_name_given); });
-  STEER_CHECK(pooling_name == "mean" || pooling_name == "tokens", "--pooling: unknown pooling '",
+  usage_check(pooling_name == "mean" || pooling_name == "tokens", "--pooling: unknown pooling '",
               pooling_name, "'; expected mean or tokens");
-  STEER_CHECK(normalize == "none" || normalize == "unit" || normalize == "activations",
+  usage_check(normalize == "none" || normalize == "unit" || normalize == "activations",
               "--normalize: unknown normalization '", normalize,
               "'; expected none, unit or activations");
-  STEER_CHECK(batch_size >= 1, "--batch-size must be >= 1, got ", batch_size);
+  usage_check(batch_size >= 1, "--batch-size must be >= 1, got ", batch_size);
+  check_layers_syntax(layers_spec);
   const bool gguf = ends_with(out, ".gguf");
-  STEER_CHECK(gguf || ends_with(out, ".safetensors"), "--out: cannot tell the format of '", out,
+  usage_check(gguf || ends_with(out, ".safetensors"), "--out: cannot tell the format of '", out,
               "' (expected a name ending in .gguf or .safetensors)");
-  STEER_CHECK(!gguf || site == Site::resid_post || allow_other_sites, "--site ", site_name(site),
+  usage_check(!gguf || site == Site::resid_post || allow_other_sites, "--site ", site_name(site),
               ": llama.cpp adds direction.N of a .gguf control vector at resid_post (the output of "
               "block N), not where this vector is read (hint: write .safetensors, or pass "
               "--allow-other-sites to write the .gguf anyway)");
+  const auto load_options = model_options(model_given);
 
   std::vector<std::string> positive, negative;
   if (pairs_file) {
@@ -121,8 +119,7 @@ inline int run_extract(int argc, char** argv) {
   }
 
   const auto model = Model::load(model_dir, load_options);
-  const auto layers = parse_option("layers", "parse_layers",
-                                   [&] { return parse_layers(layers_spec, model.n_layers()); });
+  const auto layers = layers_of(layers_spec, model);
   auto read = ReadOptions()
                   .layers(layers)
                   .site(site)

@@ -3,10 +3,14 @@
 #pragma once
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -19,7 +23,8 @@ namespace steer::cli {
 
 inline std::string generate_usage() {
   return std::string(
-             "usage: steer generate --model DIR --prompt TEXT [--vector F[:SCALE]]... [options]\n"
+             "usage: steer generate --model DIR (--prompt TEXT | -f FILE) [--vector F[:SCALE]]...\n"
+             "                      [options]\n"
              "\n"
              "Generates a continuation of the prompt, streamed to stdout. Each --vector adds\n"
              "SCALE times its direction of layer N at its site (resid_post for llama.cpp and\n"
@@ -27,9 +32,11 @@ inline std::string generate_usage() {
              "\n"
              "  --model DIR         model directory (tools/export_model.py)\n"
              "  --prompt TEXT       the prompt\n"
+             "  -f, --prompt-file F the prompt from file F ('-': stdin), one trailing newline\n"
+             "                      removed; for prompts longer than the shell allows\n"
              "  --chat              wrap the prompt as a user message in the chat template\n"
              "  --vector F[:SCALE]  add a .gguf or .safetensors vector, SCALE times (default 1);\n"
-             "                      repeatable\n"
+             "                      repeatable; a file whose name has ':' is found as it is\n"
              "  --ablate F          remove the direction of each layer of F at that layer and\n"
              "                      site (directional ablation); repeatable\n"
              "  --layers SPEC       apply vectors and ablations only at these layers (all, A-B,\n"
@@ -43,29 +50,36 @@ inline std::string generate_usage() {
              "  --seed S            seed of the sampler (default 0)\n"
              "  --greedy            argmax decoding (the default; refuses --temperature > 0)\n"
              "  --ignore-eos        keep generating past the end-of-sequence token\n"
-             "  --json              print {prompt, text, tokens, ...} instead of streaming\n") +
+             "  --json              print {prompt, text, tokens, ...} instead of streaming\n"
+             "  -h, --help          this text\n") +
          model_options_help() +
          "\nexample: steer generate --model models/smollm2-135m-instruct \\\n"
          "           --prompt \"I hate you because\" --vector love.gguf:4";
 }
 
-/// "F:SCALE" -> (F, SCALE); "F" (or a name whose part after the last ':' is no number) -> (F, 1).
+/// --vector F[:SCALE] -> (F, SCALE). A text that names an existing file is that file, scale 1
+/// (so a path with ':' works); otherwise the part after the last ':' is the scale when it is a
+/// number, and must be finite ("F:1e400" and "F:nan" are usage errors). "F:abc" is a bad scale
+/// when F exists, else the file "F:abc" (which the reader reports as missing).
 inline std::pair<std::string, double> split_vector_argument(const std::string& text) {
+  std::error_code ignored;
   const auto colon = text.rfind(':');
-  if (colon != std::string::npos && colon > 0 && colon + 1 < text.size()) {
-    const auto scale = text.substr(colon + 1);
-    size_t end = 0;
-    double value = 0;
-    try {
-      value = std::stod(scale, &end);
-    } catch (const std::exception&) {
-      end = 0;
-    }
-    if (end == scale.size()) {
-      STEER_CHECK(std::isfinite(value), "--vector ", text, ": the scale must be finite");
-      return {text.substr(0, colon), value};
-    }
+  if (std::filesystem::exists(text, ignored) || colon == std::string::npos || colon == 0) {
+    return {text, 1.0};
   }
+  const auto file = text.substr(0, colon);
+  const auto scale = text.substr(colon + 1);
+  char* end = nullptr;
+  const double value = std::strtod(scale.c_str(), &end);
+  const bool number = !scale.empty() && end == scale.c_str() + scale.size() &&
+                      !std::isspace(static_cast<unsigned char>(scale[0]));
+  if (number) {
+    usage_check(std::isfinite(value), "--vector: scale '", scale, "' of '", file,
+                "' is not a finite number");
+    return {file, value};
+  }
+  usage_check(!std::filesystem::exists(file, ignored), "--vector: scale '", scale, "' of '", file,
+              "' is not a number (expected F or F:SCALE, e.g. ", file, ":4)");
   return {text, 1.0};
 }
 
@@ -95,9 +109,10 @@ inline void fit_to_model(const std::string& option, AppliedFile& applied, const 
 
 inline int run_generate(int argc, char** argv) {
   Args args(argc, argv, generate_usage(), 2);
-  args.hint_on_error("see 'steer generate --help'");
+  args.hint_on_error("see 'steer generate --help'").alias('f', "prompt-file");
   const auto model_dir = args.required("model");
-  const auto prompt = args.required("prompt");
+  const auto prompt_text = args.optional("prompt");
+  const auto prompt_file = args.optional("prompt-file");
   const bool chat = args.flag("chat");
   const auto vector_arguments = args.values("vector");
   const auto ablate_files = args.values("ablate");
@@ -112,28 +127,37 @@ inline int run_generate(int argc, char** argv) {
                      .stop_at_eos(!args.flag("ignore-eos"));
   const auto seed = args.integer("seed", 0);
   const bool json = args.flag("json");
-  const auto load_options = model_options(args);
+  const auto model_given = model_arguments(args);
   args.finish();
 
-  STEER_CHECK(!greedy || options.temperature() == 0.0,
-              "--greedy decodes by argmax, but "
-              "--temperature ",
-              options.temperature(), " asks for sampling (give one of them)");
-  STEER_CHECK(seed >= 0, "--seed must be >= 0, got ", seed);
+  // Everything that needs no file and no model is checked first: a usage error (exit 2).
+  usage_check(prompt_text.has_value() != prompt_file.has_value(),
+              prompt_text ? "give either --prompt or --prompt-file, not both"
+                          : "give the prompt: --prompt TEXT, or -f/--prompt-file FILE ('-' for "
+                            "stdin)");
+  usage_check(!greedy || options.temperature() == 0.0,
+              "--greedy decodes by argmax, but --temperature ", options.temperature(),
+              " asks for sampling (give one of them)");
+  usage_check(seed >= 0, "--seed must be >= 0, got ", seed);
   options.seed(static_cast<uint64_t>(seed));
-  STEER_CHECK(options.max_new_tokens() > 0, "--max-new-tokens must be > 0, got ",
+  usage_check(options.max_new_tokens() > 0, "--max-new-tokens must be > 0, got ",
               options.max_new_tokens());
-  STEER_CHECK(options.temperature() >= 0.0 && std::isfinite(options.temperature()),
-              "--temperature must be >= 0 (0 = greedy), got ", options.temperature());
-  STEER_CHECK(options.top_k() >= 0, "--top-k must be >= 0 (0 = no limit), got ", options.top_k());
-  STEER_CHECK(options.top_p() > 0.0 && options.top_p() <= 1.0, "--top-p must be in (0, 1], got ",
+  usage_check(options.temperature() >= 0.0, "--temperature must be >= 0 (0 = greedy), got ",
+              options.temperature());
+  usage_check(options.top_k() >= 0, "--top-k must be >= 0 (0 = no limit), got ", options.top_k());
+  usage_check(options.top_p() > 0.0 && options.top_p() <= 1.0, "--top-p must be in (0, 1], got ",
               options.top_p());
   const auto positions = parse_option("positions", "Positions::parse",
                                       [&] { return Positions::parse(positions_spec); });
+  if (layers_spec) check_layers_syntax(*layers_spec);
+  const auto load_options = model_options(model_given);
+  std::vector<std::pair<std::string, double>> vector_files;
+  for (const auto& text : vector_arguments) vector_files.push_back(split_vector_argument(text));
+
   // The files are read before the model loads, so a missing one fails fast.
+  const auto prompt = prompt_text ? *prompt_text : read_text_argument("prompt-file", *prompt_file);
   std::vector<AppliedFile> additions, ablations;
-  for (const auto& text : vector_arguments) {
-    const auto [file, coefficient] = split_vector_argument(text);
+  for (const auto& [file, coefficient] : vector_files) {
     additions.push_back({file, coefficient, io::read_steering_vector(file)});
   }
   for (const auto& file : ablate_files) {
@@ -142,10 +166,7 @@ inline int run_generate(int argc, char** argv) {
 
   const auto model = Model::load(model_dir, load_options);
   std::optional<std::vector<int64_t>> only;
-  if (layers_spec) {
-    only = parse_option("layers", "parse_layers",
-                        [&] { return parse_layers(*layers_spec, model.n_layers()); });
-  }
+  if (layers_spec) only = layers_of(*layers_spec, model);
   for (auto& a : additions) fit_to_model("vector", a, model, only);
   for (auto& a : ablations) fit_to_model("ablate", a, model, only);
   // Ablations first: at a hook point they run before the additions, so an added vector is not
@@ -166,7 +187,14 @@ inline int run_generate(int argc, char** argv) {
   }
 
   const auto ids = prompt_ids(model, prompt, chat);
-  STEER_CHECK(!ids.empty(), "--prompt is empty (it has no token)");
+  const char* prompt_option = prompt_text ? "--prompt" : "--prompt-file";
+  STEER_CHECK(!ids.empty(), prompt_option, " is empty (it has no token)");
+  const auto positions_needed = static_cast<int64_t>(ids.size()) + options.max_new_tokens();
+  const auto max_positions = model.config().max_positions;
+  STEER_CHECK(max_positions <= 0 || positions_needed <= max_positions, prompt_option,
+              ": the prompt has ", ids.size(), " tokens; with --max-new-tokens ",
+              options.max_new_tokens(), " that is ", positions_needed,
+              " positions, beyond the model's ", max_positions);
   if (!json) {
     options.on_token([](const TokenEvent& event) { std::cout << event.text << std::flush; });
   }

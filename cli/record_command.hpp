@@ -23,15 +23,18 @@ inline std::string record_usage() {
              "model, site, positions, pooling and prompt count in the metadata (steer.*).\n"
              "\n"
              "  --model DIR         model directory (tools/export_model.py)\n"
-             "  --prompts FILE      a JSON list of prompts, or one prompt per line\n"
+             "  --prompts FILE      .json: a JSON list of prompts; .jsonl: one JSON string or\n"
+             "                      object per line; .txt: one prompt per line, with\n"
+             "                      llama.cpp's escapes (\\n) (docs/file-formats.md)\n"
              "  --layers SPEC       all (default), A-B (inclusive), A, or a list such as 0-3,7\n"
              "  --site SITE         resid_post (default), resid_pre, resid_mid, attn_out, mlp_out\n"
              "  --positions SPEC    tokens read: last (default), all, -N:, K:, A:B, I,J\n"
              "  --pooling P         mean (default: one row per prompt) or tokens (one per token)\n"
              "  --chat              wrap each prompt in the model's chat template\n"
              "  --batch-size N      prompts per forward pass (default 8)\n"
-             "  --out FILE          the safetensors file to write\n"
-             "  --quiet             no progress on stderr\n") +
+             "  --out FILE          the file to write; its name must end in .safetensors\n"
+             "  --quiet             no progress on stderr\n"
+             "  -h, --help          this text\n") +
          model_options_help() +
          "\nexample: steer record --model models/smollm2-135m-instruct --prompts prompts.txt \\\n"
          "           --layers 3-6 --positions all --pooling tokens --out acts.safetensors";
@@ -51,20 +54,27 @@ inline int run_record(int argc, char** argv) {
   const auto batch_size = args.integer("batch-size", 8);
   const auto out = args.required("out");
   const bool quiet = args.flag("quiet");
-  const auto load_options = model_options(args);
+  const auto model_given = model_arguments(args);
   args.finish();
 
+  // Everything that needs no file and no model is checked first: a usage error (exit 2).
   const auto site = parse_option("site", "parse_site", [&] { return parse_site(site_name_given); });
   const auto positions = parse_option("positions", "Positions::parse",
                                       [&] { return Positions::parse(positions_spec); });
-  STEER_CHECK(pooling_name == "mean" || pooling_name == "tokens", "--pooling: unknown pooling '",
+  usage_check(pooling_name == "mean" || pooling_name == "tokens", "--pooling: unknown pooling '",
               pooling_name, "'; expected mean or tokens");
-  STEER_CHECK(batch_size >= 1, "--batch-size must be >= 1, got ", batch_size);
+  usage_check(batch_size >= 1, "--batch-size must be >= 1, got ", batch_size);
+  check_layers_syntax(layers_spec);
+  usage_check(out != "-", "--out -: steer record does not write to stdout; expected a file name "
+              "ending in .safetensors");
+  usage_check(ends_with(out, ".safetensors"), "--out: cannot write '", out,
+              "': steer record writes safetensors only; expected a name ending in .safetensors "
+              "(NumPy reads it with safetensors.numpy.load_file)");
+  const auto load_options = model_options(model_given);
   const auto prompts = io::read_prompts(prompts_file);
 
   const auto model = Model::load(model_dir, load_options);
-  const auto layers = parse_option("layers", "parse_layers",
-                                   [&] { return parse_layers(layers_spec, model.n_layers()); });
+  const auto layers = layers_of(layers_spec, model);
   auto read = ReadOptions()
                   .layers(layers)
                   .site(site)

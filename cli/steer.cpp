@@ -1,8 +1,10 @@
-// The steer command-line tool: extract, generate, record, tokenize (see docs/cli.md).
-// Every error is one line "steer <command>: error: ..." on stderr and exit status 1.
+// The steer command-line tool: extract, generate, record, tokenize, help (see docs/cli.md).
+// Every error is one line "steer <command>: error: ..." on stderr; the exit status is 2 for a
+// usage error (the command line itself is wrong) and 1 for any other error.
 
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include <steer/steer.hpp>
 #include <torch/torch.h>
@@ -16,7 +18,7 @@
 namespace {
 
 const char* overview() {
-  return "usage: steer <command> [options]   (steer <command> --help for its options)\n"
+  return "usage: steer <command> [options]   (steer help <command> for its options)\n"
          "\n"
          "Activation steering of transformer language models.\n"
          "\n"
@@ -25,12 +27,43 @@ const char* overview() {
          "  generate   generate text with steering vectors added or directions ablated\n"
          "  record     write the activations of prompts at some layers (.safetensors)\n"
          "  tokenize   print the token ids of a text\n"
+         "  help       this text; steer help <command>: the options of a command\n"
          "\n"
-         "  --help     this text\n"
+         "  -h, --help this text (steer <command> -h: the options of a command)\n"
          "  --version  steer's version\n"
          "\n"
+         "Exit status: 0 success, 1 error (a file, a model, a computation), 2 usage error.\n"
          "Layers count from 0; a .gguf control vector's direction.N is added at resid_post.N,\n"
          "the output of block N, as llama.cpp and repeng do. See docs/cli.md.";
+}
+
+struct Command {
+  const char* name;
+  int (*run)(int, char**);
+  std::string (*usage)();
+};
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> all = {
+      {"extract", steer::cli::run_extract, steer::cli::extract_usage},
+      {"generate", steer::cli::run_generate, steer::cli::generate_usage},
+      {"record", steer::cli::run_record, steer::cli::record_usage},
+      {"tokenize", steer::cli::run_tokenize, steer::cli::tokenize_usage}};
+  return all;
+}
+
+// The command called `name`, or a UsageError naming the closest one.
+const Command& find_command(const std::string& name) {
+  std::vector<std::string> names;
+  for (const auto& c : commands()) {
+    if (name == c.name) return c;
+    names.push_back(c.name);
+  }
+  const auto near = steer::cli::closest(name, names);
+  throw steer::cli::UsageError(
+      "unknown command '" + name + "'" +
+      (near ? " (did you mean " + *near + "?)"
+            : "; expected extract, generate, record, tokenize or help (see 'steer --help')"));
 }
 
 // A LibTorch error as one steer::Error line (its first line, without the C++ backtrace).
@@ -48,13 +81,8 @@ int without_torch_backtraces(Command&& command) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::cerr << "steer: error: no command given; expected extract, generate, record or tokenize "
-                 "(see 'steer --help')\n";
-    return 1;
-  }
-  const std::string command = argv[1];
-  if (command == "--help" || command == "-h" || command == "help") {
+  const std::string command = argc < 2 ? "" : argv[1];
+  if (command == "--help" || command == "-h" || (command == "help" && argc == 2)) {
     std::cout << overview() << "\n";
     return 0;
   }
@@ -62,17 +90,24 @@ int main(int argc, char** argv) {
     std::cout << "steer " << steer::version() << " (LibTorch " << TORCH_VERSION << ")\n";
     return 0;
   }
-  int (*run)(int, char**) = nullptr;
-  if (command == "extract") run = steer::cli::run_extract;
-  if (command == "generate") run = steer::cli::run_generate;
-  if (command == "record") run = steer::cli::run_record;
-  if (command == "tokenize") run = steer::cli::run_tokenize;
-  if (run == nullptr) {
-    std::cerr << "steer: error: unknown command '" << command
-              << "'; expected extract, generate, record or tokenize (see 'steer --help')\n";
-    return 1;
+  if (command == "help") {
+    return steer::cli::run_main("steer help", [&] {
+      steer::cli::usage_check(argc == 3, "expected one command after help, got ", argc - 2,
+                              " words (steer help <command>)");
+      std::cout << find_command(argv[2]).usage() << "\n";
+      return 0;
+    });
   }
+  const Command* found = nullptr;
+  const int status = steer::cli::run_main("steer", [&] {
+    steer::cli::usage_check(!command.empty(), "no command given; expected extract, generate, "
+                            "record, tokenize or help (see 'steer --help')");
+    found = &find_command(command);
+    return 0;
+  });
+  if (found == nullptr) return status;
   const auto program = "steer " + command;
-  return steer::cli::run_main(
-      program.c_str(), [&] { return without_torch_backtraces([&] { return run(argc, argv); }); });
+  return steer::cli::run_main(program.c_str(), [&] {
+    return without_torch_backtraces([&] { return found->run(argc, argv); });
+  });
 }

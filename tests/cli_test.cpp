@@ -1,9 +1,11 @@
 // The steer command-line tool run as a program (its path comes from CMake as STEER_CLI_PATH):
 // each subcommand against the library calls it stands for, a control vector written by the
-// Python gguf package applied at resid_post of its layers, and the one-line errors.
+// Python gguf package applied at resid_post of its layers, prompts from files and stdin, help,
+// and the one-line errors with their exit status (2 for usage, 1 for the rest).
 #include <sys/wait.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <utility>
 #include <vector>
@@ -46,12 +48,14 @@ std::string scratch(const std::string& name) {
   return scratch_path("cli", std::string(test->name()) + "-" + name);
 }
 
-// Runs `steer <args...>`, its stdout and stderr captured in scratch files.
-Run steer_cli(const std::vector<std::string>& args) {
+// Runs `steer <args...>` with stdin from the file `input` (empty: /dev/null), its stdout and
+// stderr captured in scratch files.
+Run steer_cli(const std::vector<std::string>& args, const std::string& input = "") {
   static int runs = 0;
   const auto stem = scratch("run-" + std::to_string(runs++));
   std::string command = quoted(STEER_CLI_PATH);
   for (const auto& a : args) command += " " + quoted(a);
+  command += " <" + quoted(input.empty() ? "/dev/null" : input);
   command += " >" + quoted(stem + ".out") + " 2>" + quoted(stem + ".err");
   const int raw = std::system(command.c_str());
   Run run;
@@ -62,8 +66,8 @@ Run steer_cli(const std::vector<std::string>& args) {
 }
 
 // Runs the tool and expects exit status 0; returns stdout.
-std::string steer_ok(const std::vector<std::string>& args) {
-  const auto run = steer_cli(args);
+std::string steer_ok(const std::vector<std::string>& args, const std::string& input = "") {
+  const auto run = steer_cli(args, input);
   EXPECT_EQ(run.status, 0) << "stderr: " << run.err;
   return run.out;
 }
@@ -265,71 +269,312 @@ TEST(Cli, AppliesAPythonControlVectorAtResidPostOfItsLayers) {
   EXPECT_EQ(ids_of(ablated["tokens"]), library_generate(8).ids);
 }
 
-// Every bad input is one line "steer <command>: error: ..." and exit status 1.
-TEST(Cli, ErrorsAreOneLineAndExitStatusOne) {
+// An error the tool must report: its exit status, the start of its one stderr line and a
+// fragment of it.
+struct ErrorCase {
+  std::vector<std::string> args;
+  int status;
+  std::string start;     // the line starts with it
+  std::string fragment;  // and contains it
+};
+
+void expect_error(const ErrorCase& c, const std::string& input = "") {
+  const auto run = steer_cli(c.args, input);
+  std::string line;
+  for (const auto& a : c.args) line += a + " ";
+  SCOPED_TRACE("steer " + line + "-> " + run.err);
+  EXPECT_EQ(run.status, c.status);
+  EXPECT_EQ(run.err.rfind(c.start, 0), 0u);
+  EXPECT_NE(run.err.find(c.fragment), std::string::npos);
+  EXPECT_EQ(run.err.find('\n'), run.err.size() - 1) << "one line";
+  EXPECT_EQ(run.out, "");
+}
+
+// A copy of the control vector fixture at `path`.
+std::string copy_of_control_vector(const std::string& path) {
+  write_bytes(path, read_bytes(fixture_dir() + "/cli/python-576.gguf"));
+  return path;
+}
+
+// Mistakes in the command line itself: exit status 2 (as getopt and argparse programs), one
+// line that names the option, what it got and what it expects; nothing is loaded.
+TEST(Cli, UsageErrorsExitTwoAndNameTheOption) {
   const auto model_dir = default_model_dir();
   const auto pairs = pairs_file();
+  const auto vector = copy_of_control_vector(scratch("love.gguf"));
+  const auto prompt_file = scratch("prompt.txt");
+  write_bytes(prompt_file, "Hello\n");
+  const auto npy = scratch("acts.npy");
+  std::filesystem::remove(npy);
+  const std::vector<std::string> generate = {"generate", "--model", model_dir};
+  const auto with = [](std::vector<std::string> head, const std::vector<std::string>& tail) {
+    head.insert(head.end(), tail.begin(), tail.end());
+    return head;
+  };
+  const std::vector<ErrorCase> cases = {
+      {with(generate, {"--prompt", "x", "--bogus"}), 2, "steer generate: error: ",
+       "unknown option --bogus; this program takes: --ablate --chat --device"},
+      {{"generate", "--modle", model_dir, "--prompt", "x"}, 2, "steer generate: error: ",
+       "unknown option --modle (did you mean --model?)"},
+      {with(generate, {"--prompt", "x", "--max-new-tokns", "3"}), 2, "steer generate: error: ",
+       "unknown option --max-new-tokns (did you mean --max-new-tokens?)"},
+      {with(generate, {"-prompt", "x"}), 2, "steer generate: error: ",
+       "unknown option -prompt (did you mean --prompt?)"},
+      {{"extract", "--pairs", pairs, "--out", "v.gguf"}, 2, "steer extract: error: ",
+       "--model is required (see 'steer extract --help')"},
+      {with(generate, {"--prompt", "x", "--max-new-tokens", "ten"}), 2, "steer generate: error: ",
+       "--max-new-tokens expects an integer, got 'ten'"},
+      {with(generate, {"--prompt", "x", "--temperature", "1e400"}), 2, "steer generate: error: ",
+       "--temperature expects a finite number, got '1e400'"},
+      {with(generate, {"--prompt"}), 2, "steer generate: error: ",
+       "--prompt needs a value (nothing follows it)"},
+      {with(generate, {"--prompt", "--help"}), 2, "steer generate: error: ",
+       "--prompt needs a value, but the next word is the option --help (write --prompt=--help "
+       "to give '--help' as the value)"},
+      {with(generate, {"-f", "-h"}), 2, "steer generate: error: ",
+       "-f needs a value, but the next word is the option -h (write --prompt-file=-h"},
+      {with(generate, {"--prompt", "x", "--chat", "yes"}), 2, "steer generate: error: ",
+       "unexpected argument 'yes' after --chat, which takes no value"},
+      {with(generate, {"--prompt", "x", "--json=1"}), 2, "steer generate: error: ",
+       "--json takes no value, got '--json=1'"},
+      {with(generate, {"--prompt", "x", "--seed", "1", "--seed", "2"}), 2,
+       "steer generate: error: ", "--seed is given 2 times; expected once"},
+      {generate, 2, "steer generate: error: ",
+       "give the prompt: --prompt TEXT, or -f/--prompt-file FILE ('-' for stdin)"},
+      {with(generate, {"--prompt", "x", "-f", prompt_file}), 2, "steer generate: error: ",
+       "give either --prompt or --prompt-file, not both"},
+      {with(generate, {"--prompt", "x", "--vector", vector + ":1e400"}), 2,
+       "steer generate: error: ",
+       "--vector: scale '1e400' of '" + vector + "' is not a finite number"},
+      {with(generate, {"--prompt", "x", "--vector", vector + ":nan"}), 2,
+       "steer generate: error: ", "--vector: scale 'nan' of '" + vector + "' is not a finite number"},
+      {with(generate, {"--prompt", "x", "--vector", vector + ":4x"}), 2,
+       "steer generate: error: ", "--vector: scale '4x' of '" + vector + "' is not a number"},
+      {with(generate, {"--prompt", "x", "--layers", "4..6"}), 2, "steer generate: error: ",
+       "--layers: '4..6' is not a layer list; expected all, A-B (inclusive)"},
+      {{"extract", "--model", model_dir, "--pairs", pairs, "--site", "resid_middle", "--out",
+        "v.gguf"},
+       2, "steer extract: error: ", "--site: unknown site 'resid_middle'"},
+      {{"extract", "--model", model_dir, "--pairs", pairs, "--site", "resid_pre", "--out",
+        "v.gguf"},
+       2, "steer extract: error: ", "--allow-other-sites"},
+      {{"record", "--model", model_dir, "--prompts", prompt_file, "--out", "-"}, 2,
+       "steer record: error: ",
+       "--out -: steer record does not write to stdout; expected a file name ending in "
+       ".safetensors"},
+      {{"record", "--model", model_dir, "--prompts", prompt_file, "--out", npy}, 2,
+       "steer record: error: ",
+       "--out: cannot write '" + npy + "': steer record writes safetensors only; expected a name "
+       "ending in .safetensors"},
+      {{"tokenize", "--model", model_dir}, 2, "steer tokenize: error: ",
+       "give the text: --text TEXT, or -f/--text-file FILE ('-' for stdin)"},
+      {{}, 2, "steer: error: ", "no command given; expected extract, generate, record, tokenize "
+       "or help"},
+      {{"frobnicate"}, 2, "steer: error: ",
+       "unknown command 'frobnicate'; expected extract, generate, record, tokenize or help"},
+      {{"genrate", "--model", model_dir}, 2, "steer: error: ",
+       "unknown command 'genrate' (did you mean generate?)"},
+      {{"help", "bogus"}, 2, "steer help: error: ", "unknown command 'bogus'"},
+  };
+  for (const auto& c : cases) expect_error(c);
+  // Never a missing --model for a misspelled one, and no file written for a refused --out.
+  EXPECT_EQ(steer_cli({"generate", "--modle", model_dir, "--prompt", "x"}).err.find("required"),
+            std::string::npos);
+  EXPECT_FALSE(std::filesystem::exists("-"));
+  EXPECT_FALSE(std::filesystem::exists(npy));
+}
+
+// Errors of files, models and computations: exit status 1, one line naming the file and what
+// was expected.
+TEST(Cli, RuntimeErrorsExitOneAndNameTheFile) {
+  const auto model_dir = default_model_dir();
   const auto narrow = scratch("d_model_7.safetensors");
   steer::SteeringVector seven(/*d_model=*/7, steer::VectorOrigin().model("tiny"));
   seven.set(/*layer=*/3, torch::ones({7}));
   steer::io::write_steering_vector(narrow, seven);
   const auto missing = scratch("missing.gguf");
+  const auto empty = scratch("empty.gguf");
+  write_bytes(empty, "");
+  const auto directory = scratch("vectors.d");
+  std::filesystem::create_directories(directory);
+  const auto text = scratch("text.gguf");
+  write_bytes(text, "hello, not a vector");
+  const auto misnamed = copy_of_control_vector(scratch("misnamed.safetensors"));
+  const auto junk = scratch("junk.vec");
+  write_bytes(junk, "junk junk junk");
+  const auto empty_prompt = scratch("empty-prompt.txt");
+  write_bytes(empty_prompt, "\n");
+  const auto llama_positive = scratch("positive.json");
+  write_bytes(llama_positive, "[INST] Act like a person who is extremely happy. [/INST]\n");
   const auto prompts = scratch("one-prompt.txt");
   write_bytes(prompts, "Hello\n");
-
-  struct Case {
-    std::vector<std::string> args;
-    std::string start;     // the line starts with it
-    std::string fragment;  // and contains it
+  const std::vector<std::string> generate = {"generate", "--model", model_dir, "--prompt", "x"};
+  const auto with = [&](const std::vector<std::string>& tail) {
+    auto args = generate;
+    args.insert(args.end(), tail.begin(), tail.end());
+    return args;
   };
-  const std::vector<Case> cases = {
-      {{"generate", "--model", model_dir, "--prompt", "x", "--bogus"},
-       "steer generate: error: ",
-       "unknown argument '--bogus'"},
-      {{"extract", "--pairs", pairs, "--out", "v.gguf"},
-       "steer extract: error: ",
-       "--model is required"},
-      {{"extract", "--model", model_dir, "--pairs", pairs, "--site", "resid_middle", "--out",
-        "v.gguf"},
-       "steer extract: error: ",
-       "--site: unknown site 'resid_middle'"},
-      {{"extract", "--model", model_dir, "--pairs", pairs, "--site", "resid_pre", "--out",
-        "v.gguf"},
-       "steer extract: error: ",
-       "--allow-other-sites"},
-      {{"generate", "--model", model_dir, "--prompt", "x", "--vector", narrow},
-       "steer generate: error: ",
+  const std::string start = "steer generate: error: ";
+  const std::vector<ErrorCase> cases = {
+      {with({"--vector", narrow}), 1, start,
        "has d_model=7 but model 'smollm2-135m-instruct' has d_model=576"},
-      {{"generate", "--model", model_dir, "--prompt", "x", "--layers", "40"},
-       "steer generate: error: ",
-       "--layers: '40' names layer 40, out of range"},
-      {{"generate", "--model", model_dir, "--prompt", "x", "--vector", missing + ":2"},
-       "steer generate: error: ",
-       "cannot open " + missing},
-      {{"record", "--model", fixture_dir() + "/no-such-model", "--prompts", prompts, "--out", "a"},
-       "steer record: error: ",
-       "is neither a directory nor a file"},
-      {{"tokenize", "--model", model_dir}, "steer tokenize: error: ", "--text is required"},
-      {{"frobnicate"}, "steer: error: ", "unknown command 'frobnicate'"},
+      {with({"--layers", "40"}), 1, start, "--layers: '40' names layer 40, out of range"},
+      {with({"--vector", missing + ":2"}), 1, start,
+       "read_steering_vector: cannot open '" + missing + "'"},
+      {with({"--vector", empty}), 1, start,
+       "read_steering_vector: '" + empty + "' is empty (0 bytes); expected a GGUF control vector"},
+      {with({"--vector", directory}), 1, start,
+       "read_steering_vector: '" + directory +
+           "' is a directory; expected a steering vector (.gguf or .safetensors)"},
+      {with({"--vector", text}), 1, start,
+       "read_steering_vector: '" + text + "' is not a GGUF file: it starts with bytes 68 65 6c "
+       "6c, not the magic 'GGUF'; expected a GGUF control vector"},
+      {with({"--ablate", misnamed}), 1, start,
+       "read_steering_vector: '" + misnamed + "' holds a GGUF file; expected a safetensors "
+       "steering vector (hint: rename it to .gguf)"},
+      {with({"--vector", junk}), 1, start,
+       "read_steering_vector: '" + junk + "' is neither GGUF (it would start with 'GGUF') nor "
+       "safetensors (a header length, then '{'); expected a steering vector (.gguf or "
+       ".safetensors)"},
+      {{"generate", "--model", model_dir, "-f", missing}, 1, start,
+       "--prompt-file: cannot open '" + missing + "'"},
+      {{"generate", "--model", model_dir, "-f", empty_prompt}, 1, start,
+       "--prompt-file: '" + empty_prompt + "' is empty; expected the text"},
+      {{"extract", "--model", model_dir, "--positive", llama_positive, "--negative", prompts,
+        "--out", "v.gguf"},
+       1, "steer extract: error: ", "read_prompts: '" + llama_positive + "' is not valid JSON"},
+      {{"record", "--model", fixture_dir() + "/no-such-model", "--prompts", prompts, "--out",
+        "a.safetensors"},
+       1, "steer record: error: ", "is neither a directory nor a file"},
   };
-  for (const auto& c : cases) {
-    const auto run = steer_cli(c.args);
-    SCOPED_TRACE(c.args.front() + ": " + run.err);
-    EXPECT_EQ(run.status, 1);
-    EXPECT_EQ(run.err.rfind(c.start, 0), 0u);
-    EXPECT_NE(run.err.find(c.fragment), std::string::npos);
-    EXPECT_EQ(run.err.find('\n'), run.err.size() - 1) << "one line";
-    EXPECT_EQ(run.out, "");
-  }
+  for (const auto& c : cases) expect_error(c);
+  expect_error({{"generate", "--model", model_dir, "-f", "-"}, 1, start,
+                "--prompt-file: stdin is empty; expected the text"});
 }
 
-TEST(Cli, HelpAndVersion) {
-  EXPECT_EQ(steer_ok({"--version"}).rfind(std::string("steer ") + steer::version(), 0), 0u);
-  const auto help = steer_ok({"--help"});
-  for (const auto* command : {"extract", "generate", "record", "tokenize"}) {
-    EXPECT_NE(help.find(command), std::string::npos) << command;
+// -h and --help anywhere print the command's help on stdout and exit 0, even with other
+// mistakes on the line; `steer help <command>` prints the same; `steer -h` the overview.
+TEST(Cli, HelpEverywhere) {
+  const auto overview = steer_ok({"--help"});
+  for (const auto* command : {"extract", "generate", "record", "tokenize", "help"}) {
+    EXPECT_NE(overview.find(std::string("  ") + command + " "), std::string::npos) << command;
   }
-  EXPECT_EQ(steer_ok({"generate", "--help"}).rfind("usage: steer generate", 0), 0u);
+  EXPECT_NE(overview.find("Exit status: 0 success, 1 error (a file, a model, a computation), 2 "
+                          "usage error."),
+            std::string::npos);
+  EXPECT_EQ(steer_ok({"-h"}), overview);
+  EXPECT_EQ(steer_ok({"help"}), overview);
+  for (const std::string command : {"extract", "generate", "record", "tokenize"}) {
+    const auto help = steer_ok({"help", command});
+    EXPECT_EQ(help.rfind("usage: steer " + command + " ", 0), 0u) << help;
+    EXPECT_NE(help.find("-h, --help          this text"), std::string::npos) << command;
+    EXPECT_EQ(steer_ok({command, "-h"}), help);
+    EXPECT_EQ(steer_ok({command, "--help"}), help);
+  }
+  const auto generate_help = steer_ok({"help", "generate"});
+  EXPECT_NE(generate_help.find("-f, --prompt-file F"), std::string::npos);
+  EXPECT_EQ(steer_ok({"generate", "--modle", "x", "--max-new-tokens", "ten", "-h"}),
+            generate_help);
+  EXPECT_EQ(steer_ok({"generate", "--prompt", "x", "--help", "--json"}), generate_help);
+  EXPECT_EQ(steer_ok({"--version"}).rfind(std::string("steer ") + steer::version(), 0), 0u);
+}
+
+// A value that starts with "--" is given with '=': --prompt=--help is the prompt "--help".
+// Values that start with '-' and a digit are values: --positions -1:.
+TEST(Cli, ValuesThatLookLikeOptionsAreGivenWithEquals) {
+  const auto out = Json::parse(steer_ok({"generate", "--model", default_model_dir(),
+                                         "--prompt=--help", "--positions", "-1:",
+                                         "--max-new-tokens", "2", "--json"}));
+  EXPECT_EQ(out["prompt"], "--help");
+  EXPECT_EQ(out["positions"], "-1:");
+  EXPECT_EQ(ids_of(out["prompt_tokens"]), model().tokenizer().encode("--help"));
+}
+
+// --vector F:SCALE: the scale after the last ':'; a name that exists is a file even when it
+// has ':' in it; a file of another extension is read by its first bytes.
+TEST(Cli, VectorScalesAndPathsWithColons) {
+  const auto with_colon = copy_of_control_vector(scratch("odd:name.gguf"));
+  const auto colon_suffix = copy_of_control_vector(scratch("plain.gguf:3"));
+  const auto other_name = copy_of_control_vector(scratch("vector.bin"));
+  const auto out = Json::parse(steer_ok(
+      {"generate", "--model", default_model_dir(), "--prompt", kPrompt, "--vector",
+       with_colon + ":0.5", "--vector", colon_suffix, "--vector", with_colon, "--vector",
+       other_name + ":-1e-3", "--max-new-tokens", "1", "--json"}));
+  const auto& vectors = out["vectors"];
+  ASSERT_EQ(vectors.size(), 4u);
+  EXPECT_EQ(vectors[0]["file"], with_colon);
+  EXPECT_EQ(vectors[0]["coefficient"], 0.5);
+  EXPECT_EQ(vectors[1]["file"], colon_suffix);
+  EXPECT_EQ(vectors[1]["coefficient"], 1.0);
+  EXPECT_EQ(vectors[2]["file"], with_colon);
+  EXPECT_EQ(vectors[2]["coefficient"], 1.0);
+  EXPECT_EQ(vectors[3]["file"], other_name);
+  EXPECT_EQ(vectors[3]["coefficient"], -1e-3);
+  EXPECT_EQ(vectors[3]["layers"], Json::array({4, 10}));
+}
+
+// -f FILE and -f - (stdin) give the file's text as the prompt, without its trailing newline;
+// a 200 KB prompt, longer than one command-line argument may be (128 KB on Linux), reads whole.
+TEST(Cli, PromptsFromAFileOrStdin) {
+  const auto file = scratch("prompt.txt");
+  write_bytes(file, kPrompt + "\n");
+  const auto expected = library_generate(4);
+  for (const auto& [args, input] :
+       std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"-f", file}, ""}, {{"--prompt-file", "-"}, file}, {{"--prompt-file=" + file}, ""}}) {
+    auto command = std::vector<std::string>{"generate", "--model", default_model_dir(),
+                                            "--max-new-tokens", "4", "--json"};
+    command.insert(command.end(), args.begin(), args.end());
+    const auto out = Json::parse(steer_ok(command, input));
+    EXPECT_EQ(out["prompt"], kPrompt);
+    EXPECT_EQ(ids_of(out["tokens"]), expected.ids);
+  }
+
+  std::string big;
+  for (int i = 0; big.size() < 200 * 1024; ++i) {
+    big += "Line " + std::to_string(i) + ": the quick brown fox jumps over the lazy dog.\n";
+  }
+  big += "The end";
+  const auto big_file = scratch("big.txt");
+  write_bytes(big_file, big + "\n");
+  const auto ids = ids_of(Json::parse(
+      steer_ok({"tokenize", "--model", default_model_dir(), "--text-file", big_file})));
+  EXPECT_EQ(ids, model().tokenizer().encode(big));
+  EXPECT_EQ(ids_of(Json::parse(steer_ok({"tokenize", "--model", default_model_dir(), "-f", "-"},
+                                        big_file))),
+            ids);
+  // generate reads it whole too: all its tokens reach the model, which has fewer positions.
+  const auto max_positions = model().config().max_positions;
+  ASSERT_GT(max_positions, 0);
+  ASSERT_GT(static_cast<int64_t>(ids.size()), max_positions);
+  expect_error({{"generate", "--model", default_model_dir(), "-f", big_file, "--max-new-tokens",
+                 "2"},
+                1, "steer generate: error: ",
+                "--prompt-file: the prompt has " + std::to_string(ids.size()) +
+                    " tokens; with --max-new-tokens 2 that is " + std::to_string(ids.size() + 2) +
+                    " positions, beyond the model's " + std::to_string(max_positions)});
+}
+
+// llama.cpp's cvector-generator prompt files (positive.txt: "[INST] ... [/INST]" lines, \n
+// escapes) read as llama.cpp reads them: steer record equals read_activations of the
+// unescaped lines.
+TEST(Cli, RecordReadsLlamaCppPromptFiles) {
+  const auto positive = scratch("positive.txt");
+  write_bytes(positive,
+              "[INST] Act like a person who is extremely happy. [/INST]\n"
+              "\n"
+              "<|im_start|>system\\nYou are in a very good mood today<|im_end|>\n");
+  const auto file = scratch("acts.safetensors");
+  steer_ok({"record", "--model", default_model_dir(), "--prompts", positive, "--layers", "2",
+            "--out", file, "--quiet"});
+  const auto expected = steer::read_activations(
+      model(),
+      {"[INST] Act like a person who is extremely happy. [/INST]",
+       "<|im_start|>system\nYou are in a very good mood today<|im_end|>"},
+      ReadOptions().layers({2}));
+  const auto written = steer::io::read_safetensors(file);
+  EXPECT_EQ(written.metadata.at("steer.prompts"), "2");
+  EXPECT_EQ(max_abs_diff(written.at("activations.2"), expected.at(2)), 0.0);
 }
 
 }  // namespace

@@ -2,7 +2,9 @@
 // steer's origin metadata. Layer numbering and keys: docs/file-formats.md.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -52,7 +54,9 @@ void write_vector_safetensors(const std::string& path, const SteeringVector& vec
 /// are all `direction.N` [d_model]; missing `steer.*` keys take their defaults).
 SteeringVector read_vector_safetensors(const std::string& path);
 
-/// Reads either format, told apart by the file's first bytes (GGUF magic or not).
+/// Reads either format: a name ending in .gguf must be a GGUF control vector, one ending in
+/// .safetensors a safetensors vector; a file of another name is told by its first bytes. A
+/// directory, an empty file or a mismatch is an error naming the file and what was expected.
 SteeringVector read_steering_vector(const std::string& path);
 
 /// Writes by extension: ".gguf" as a control vector (with `options`), ".safetensors" otherwise
@@ -333,12 +337,52 @@ inline SteeringVector read_vector_safetensors(const std::string& path) {
 }
 
 inline SteeringVector read_steering_vector(const std::string& path) {
+  using steer::detail::concat;
+  const std::string call = "read_steering_vector";
+  auto ends_with = [&](const std::string& suffix) {
+    return path.size() >= suffix.size() &&
+           path.compare(path.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  const bool gguf_name = ends_with(".gguf"), safetensors_name = ends_with(".safetensors");
+  const std::string expected = gguf_name          ? "expected a GGUF control vector"
+                               : safetensors_name ? "expected a safetensors steering vector"
+                                                  : "expected a steering vector (.gguf or "
+                                                    ".safetensors)";
+  std::error_code ignored;
+  STEER_CHECK(!std::filesystem::is_directory(path, ignored), call, ": '", path,
+              "' is a directory; ", expected);
   std::ifstream in(path, std::ios::binary);
-  STEER_CHECK(in.good(), "read_steering_vector: cannot open ", path);
-  char magic[4] = {0, 0, 0, 0};
-  in.read(magic, 4);
-  if (in.gcount() == 4 && std::string(magic, 4) == "GGUF") return read_control_vector(path);
-  return read_vector_safetensors(path);
+  STEER_CHECK(in.good(), call, ": cannot open '", path, "'");
+  char head[9] = {};
+  in.read(head, sizeof head);
+  const auto n = static_cast<size_t>(in.gcount());
+  STEER_CHECK(n > 0, call, ": '", path, "' is empty (0 bytes); ", expected);
+  const bool gguf_magic = n >= 4 && std::string(head, 4) == "GGUF";
+  // safetensors: an 8-byte little-endian header length, then the JSON header.
+  const bool safetensors_start = n == sizeof head && head[8] == '{';
+  auto first_bytes = [&] {
+    std::string hex;
+    for (size_t i = 0; i < std::min<size_t>(n, 4); ++i) {
+      const auto byte = static_cast<unsigned char>(head[i]);
+      hex += concat(i ? " " : "", "0123456789abcdef"[byte >> 4], "0123456789abcdef"[byte & 15]);
+    }
+    return hex;
+  };
+  // The extension decides; a file of another name is told by its first bytes.
+  if (gguf_name) {
+    STEER_CHECK(gguf_magic, call, ": '", path, "' is not a GGUF file: it starts with bytes ",
+                first_bytes(), ", not the magic 'GGUF'; ", expected);
+    return read_control_vector(path);
+  }
+  if (safetensors_name) {
+    STEER_CHECK(!gguf_magic, call, ": '", path, "' holds a GGUF file; ", expected,
+                " (hint: rename it to .gguf)");
+    return read_vector_safetensors(path);
+  }
+  if (gguf_magic) return read_control_vector(path);
+  if (safetensors_start) return read_vector_safetensors(path);
+  throw Error(concat(call, ": '", path, "' is neither GGUF (it would start with 'GGUF') nor "
+                     "safetensors (a header length, then '{'); ", expected));
 }
 
 inline void write_steering_vector(const std::string& path, const SteeringVector& vector,
