@@ -47,7 +47,7 @@ inline std::string generate_usage() {
              "  --temperature T     0 = greedy (default); > 0 samples\n"
              "  --top-k K           sample among the K most likely tokens (default 0: all)\n"
              "  --top-p P           nucleus sampling, in (0, 1] (default 1)\n"
-             "  --seed S            seed of the sampler (default 0)\n"
+             "  --seed S            seed of the sampler, with --temperature > 0 (default 0)\n"
              "  --greedy            argmax decoding (the default; refuses --temperature > 0)\n"
              "  --ignore-eos        keep generating past the end-of-sequence token\n"
              "  --json              print {prompt, text, tokens, ...} instead of streaming\n"
@@ -125,7 +125,7 @@ inline int run_generate(int argc, char** argv) {
                      .top_k(args.integer("top-k", 0))
                      .top_p(args.number("top-p", 1.0))
                      .stop_at_eos(!args.flag("ignore-eos"));
-  const auto seed = args.integer("seed", 0);
+  const auto seed_text = args.optional("seed");
   const bool json = args.flag("json");
   const auto model_given = model_arguments(args);
   args.finish();
@@ -138,8 +138,16 @@ inline int run_generate(int argc, char** argv) {
   usage_check(!greedy || options.temperature() == 0.0,
               "--greedy decodes by argmax, but --temperature ", options.temperature(),
               " asks for sampling (give one of them)");
+  // Greedy decoding (temperature 0) takes the argmax: sampling options would be ignored.
+  if (options.temperature() == 0.0) {
+    const char* given = options.top_k() != 0 ? "--top-k" : options.top_p() != 1.0 ? "--top-p"
+                        : seed_text ? "--seed" : nullptr;
+    usage_check(given == nullptr, given, " is given but --temperature is 0 (greedy decoding "
+                "ignores it; give --temperature > 0 to sample, e.g. 0.7)");
+  }
+  const int64_t seed = seed_text ? Args::parse_integer("seed", *seed_text) : 0;
   usage_check(seed >= 0, "--seed must be >= 0, got ", seed);
-  options.seed(static_cast<uint64_t>(seed));
+  if (options.temperature() > 0.0) options.seed(static_cast<uint64_t>(seed));
   usage_check(options.max_new_tokens() > 0, "--max-new-tokens must be > 0, got ",
               options.max_new_tokens());
   usage_check(options.temperature() >= 0.0, "--temperature must be >= 0 (0 = greedy), got ",
@@ -225,7 +233,7 @@ inline int run_generate(int argc, char** argv) {
                     {"temperature", options.temperature()},
                     {"top_k", options.top_k()},
                     {"top_p", options.top_p()},
-                    {"seed", options.seed()}};
+                    {"seed", options.seed() ? Json(*options.seed()) : Json(nullptr)}};
   std::cout << to_text(out) << "\n";
   return 0;
 }
