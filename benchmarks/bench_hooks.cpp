@@ -2,12 +2,16 @@
 // (ModelOptions().instrument(false)), instrumented with no hook attached, with one Add hook,
 // with Add on every layer, and with Record of resid_post on every layer. Run the arms
 // interleaved: --benchmark_enable_random_interleaving=true --benchmark_repetitions=N
-// (see docs/performance.md, "Hook layer").
+// (see docs/performance.md, "Hook layer"). Two more arms: the instrumented model loaded with
+// ModelOptions().check_finite(false) (the cost of the finiteness check is the difference to
+// "no hook"), and Add on every layer through a steer::Steering under a SteeringGuard (per-call
+// steering against the same hooks attached to the model).
 // The cost of one hook call is below what the default model's forward pass resolves, so
 // BM_TinyDecodeStep measures it where the forward is cheap: a tiny 3-layer Llama (d_model 64,
 // STEER_TINY_MODEL, default build/tests/fixtures/tiny-llama, made by the test fixtures) with a
 // hook at each of the 5 sites of every layer (15 calls per forward).
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,18 +29,24 @@ const steer::Model& instrumented() {
   static const steer::Model model = steer::Model::load(model_dir());
   return model;
 }
+const steer::Model& unchecked() {
+  static const steer::Model model =
+      steer::Model::load(model_dir(), steer::ModelOptions().check_finite(false));
+  return model;
+}
 const steer::Model& bare() {
   static const steer::Model model =
       steer::Model::load(model_dir(), steer::ModelOptions().instrument(false));
   return model;
 }
 
-enum Arm { kBare, kNoHook, kAddOne, kAddAll, kRecordAll };
+enum Arm { kBare, kNoHook, kAddOne, kAddAll, kRecordAll, kUnchecked, kGuardAddAll };
 
 // The hooks of an arm, attached for the benchmark's lifetime.
 struct ArmHooks {
   std::vector<steer::HookHandle<steer::Add>> adds;
   std::vector<steer::HookHandle<steer::Record>> records;
+  std::optional<steer::Steering> steering;  // kGuardAddAll: applied by a guard in the loop
   int64_t calls_per_forward = 0;
 
   ArmHooks(Arm arm, const steer::Model& model) {
@@ -46,19 +56,27 @@ struct ArmHooks {
     if (arm == kAddOne) adds.push_back(steer::hook(model, steer::HookPoint(steer::Site::resid_post, n / 2), steer::Add(v, 1.0)));
     for (int64_t l = 0; l < n; ++l) {
       if (arm == kAddAll) adds.push_back(steer::hook(model, steer::HookPoint(steer::Site::resid_post, l), steer::Add(v, 1.0)));
+      if (arm == kGuardAddAll) {
+        if (!steering) steering.emplace(model);
+        steering->add(steer::HookPoint(steer::Site::resid_post, l), steer::Add(v, 1.0));
+      }
       if (arm == kRecordAll) {
         records.push_back(steer::hook(model, steer::HookPoint(steer::Site::resid_post, l),
                                       steer::Record(), steer::Positions::last()));
       }
     }
-    calls_per_forward = static_cast<int64_t>(adds.size() + records.size());
+    calls_per_forward = static_cast<int64_t>(adds.size() + records.size() +
+                                             (steering ? steering->size() : 0));
   }
+
   void clear() {
     for (auto& r : records) r->clear();
   }
 };
 
-const steer::Model& model_for(Arm arm) { return arm == kBare ? bare() : instrumented(); }
+const steer::Model& model_for(Arm arm) {
+  return arm == kBare ? bare() : arm == kUnchecked ? unchecked() : instrumented();
+}
 
 torch::Tensor prompt(int64_t batch, int64_t length) {
   torch::manual_seed(1);
@@ -74,6 +92,8 @@ void BM_DecodeStep(benchmark::State& state) {
   const auto arm = static_cast<Arm>(state.range(0));
   const auto& model = model_for(arm);
   ArmHooks hooks(arm, model);
+  std::optional<steer::SteeringGuard> guard;
+  if (hooks.steering) guard.emplace(*hooks.steering);
   auto cache = model.make_cache(1, 129);
   const auto mask = torch::ones({1, 129}, torch::kInt64);
   model.logits_cached(prompt(1, 128), mask.slice(1, 0, 128), cache);
@@ -95,6 +115,8 @@ void BM_Prefill8x128(benchmark::State& state) {
   const auto arm = static_cast<Arm>(state.range(0));
   const auto& model = model_for(arm);
   ArmHooks hooks(arm, model);
+  std::optional<steer::SteeringGuard> guard;
+  if (hooks.steering) guard.emplace(*hooks.steering);
   const auto ids = prompt(8, 128);
   model.logits(ids);  // warm-up
   hooks.clear();
@@ -152,7 +174,9 @@ void BM_TinyDecodeStep(benchmark::State& state) {
 
 void arms(benchmark::internal::Benchmark* b) {
   b->ArgName("arm");
-  for (int arm : {kBare, kNoHook, kAddOne, kAddAll, kRecordAll}) b->Arg(arm);
+  for (int arm : {kBare, kNoHook, kAddOne, kAddAll, kRecordAll, kUnchecked, kGuardAddAll}) {
+    b->Arg(arm);
+  }
 }
 
 BENCHMARK(BM_DecodeStep)->Apply(arms)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(0.5);
