@@ -1,5 +1,6 @@
 # The packages steer's targets link. Kept in one place so that steerConfig.cmake asks for
 # the same ones (see cmake/steerConfig.cmake.in).
+include(${CMAKE_CURRENT_LIST_DIR}/steerTorchCudaStandard.cmake)
 find_package(Torch REQUIRED)
 find_package(Eigen3 3.4 REQUIRED NO_MODULE)
 find_package(nlohmann_json 3.10 REQUIRED)

@@ -4,7 +4,8 @@
 
 #include <cstdint>
 
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 namespace steer {
 

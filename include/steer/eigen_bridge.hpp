@@ -9,7 +9,8 @@
 #include <utility>
 
 #include <Eigen/Core>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include "steer/error.hpp"
 

@@ -13,7 +13,8 @@
 #include <vector>
 
 #include <torch/arg.h>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include "steer/eigen_bridge.hpp"
 #include "steer/error.hpp"

@@ -15,7 +15,8 @@
 
 #include <torch/arg.h>
 #include <torch/cuda.h>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include "steer/call_layout.hpp"
 #include "steer/detail/instrument.hpp"

@@ -13,8 +13,10 @@
 #include <vector>
 
 #include <torch/arg.h>
+#include <torch/cuda.h>
 #include <torch/script.h>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include "steer/call_layout.hpp"
 #include "steer/detail/instrument.hpp"

@@ -13,7 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <torch/arg.h>
 #include <torch/script.h>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include "steer/error.hpp"
 #include "steer/hook_point.hpp"

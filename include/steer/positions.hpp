@@ -10,7 +10,8 @@
 #include <utility>
 #include <vector>
 
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include "steer/call_layout.hpp"
 #include "steer/error.hpp"

@@ -10,7 +10,8 @@
 #include <vector>
 
 #include <torch/arg.h>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include "steer/error.hpp"
 

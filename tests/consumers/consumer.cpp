@@ -4,6 +4,11 @@
 
 #include <steer/steer.hpp>
 
+// consumer.cxx20 configures this program with CMAKE_CXX_STANDARD=20: it must compile as C++20.
+#if defined(STEER_CONSUMER_CXX_STANDARD) && STEER_CONSUMER_CXX_STANDARD >= 20
+static_assert(__cplusplus >= 202002L, "CMAKE_CXX_STANDARD=20 did not reach the compiler");
+#endif
+
 int main(int argc, char** argv) {
   if (argc != 2) {
     std::cerr << "usage: consumer MODEL_DIR\n";

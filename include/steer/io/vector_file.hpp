@@ -11,7 +11,8 @@
 
 #include <nlohmann/json.hpp>
 #include <torch/arg.h>
-#include <torch/torch.h>
+#include <torch/types.h>
+#include <torch/utils.h>
 
 #include "steer/error.hpp"
 #include "steer/io/gguf.hpp"
