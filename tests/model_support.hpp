@@ -15,6 +15,24 @@
 
 namespace steer::test {
 
+// Bounds of the tests that compare float32 forward passes of one model computed two ways
+// (steer against transformers, batched against alone, traced against scripted, KV cache against
+// full recompute), as max over rows of |difference| / |row| for activations and max |difference|
+// / max |reference logit| for logits. Derivation and measurements: docs/reliability.md,
+// "Numeric tolerances". In short: a float32 dot product of length n summed in another order (a
+// different BLAS or ATen kernel, batch or padding) moves by about u * sqrt(n) of its size, u =
+// 2^-24 = 6e-8: 2.3e-6 for the MLP's n = 1536; independently over 30 layers that adds up to
+// sqrt(30) * 2.3e-6 = 1.3e-5. Measured on the default model, ATen's scalar ("default") against
+// its AVX2 kernels: 8.7e-6 per activation row, 2.8e-6 of the largest logit.
+//
+// Activations: 10x on the measurement, 8x on the estimate. A row of the layer after, of the
+// position before, or the input of a norm instead of its output differs by 0.2 to 1.
+constexpr double kActivationTolerance = 1e-4;
+// Logits: 10x on the measurement, 2x on the estimate (the final norm scales the error of the last
+// hidden state with the state itself). A missing final norm, a logit row of another position or a
+// steering vector added at the wrong site moves logits by a good part of their scale (0.1 to 1).
+constexpr double kLogitTolerance = 3e-5;
+
 /// max |a - b| in float64 on the CPU; expects equal shapes.
 inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
   EXPECT_EQ(a.sizes(), b.sizes());
@@ -22,6 +40,22 @@ inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {
       .abs()
       .max()
       .item<double>();
+}
+
+/// max over rows of |a_i - b_i| / |b_i|, rows along the last dimension, in float64 on the CPU:
+/// the error of each activation vector relative to its own size. Activations (resid_pre,
+/// attn_out, ...) carry float32 rounding proportional to their norm, and a few dimensions of
+/// the residual stream are far larger than the rest, so neither an absolute bound nor one
+/// relative to the largest entry measures every row fairly.
+inline double max_row_relative_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  EXPECT_EQ(a.sizes(), b.sizes());
+  const auto x = a.to(torch::kCPU, torch::kFloat64), y = b.to(torch::kCPU, torch::kFloat64);
+  return ((x - y).norm(2, -1) / y.norm(2, -1)).max().item<double>();
+}
+
+/// max |a - b| / max |b|: the error of logits relative to their scale (see kLogitTolerance).
+inline double max_logit_diff(const torch::Tensor& a, const torch::Tensor& b) {
+  return max_abs_diff(a, b) / b.to(torch::kCPU, torch::kFloat64).abs().max().item<double>();
 }
 
 /// The tiny random model of a family ("llama" or "gpt2") made by the tiny_models fixture.
