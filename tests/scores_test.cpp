@@ -3,6 +3,7 @@
 // layer lists.
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -27,20 +28,25 @@ TEST(Scores, MatchTransformersOnTheDefaultModel) {
   // Two prompts of different lengths in one padded batch.
   const auto lp = steer::next_token_log_probs(
       model, {model.tokenizer().encode(texts[0]), model.tokenizer().encode(texts[1])});
-  // log p_j = z_j - logsumexp(z) moves by at most |dz_j| + max |dz| <= 2 * kLogitTolerance * max |z|
-  // (model_support.hpp): an absolute bound in nats, from the logit scale of these texts (about
-  // 30, so 2e-3 nats). A log-probability of the wrong token or position is off by nats.
+  // log p_j = z_j - logsumexp(z) moves by at most |dz_j| + max |dz|, that is by
+  // 2 * kLogitTolerance * max |z| (model_support.hpp): an absolute bound in nats, from the
+  // logit scale of these texts (about 30, so 2e-3 nats). A log-probability of the wrong token
+  // or position is off by nats.
   double scale = 0;
   for (const auto& text : texts) {
     const auto logits = model.logits(steer::to_batch({model.tokenizer().encode(text)}));
     scale = std::max(scale, logits.abs().max().item<double>());
   }
   const double nats = 2 * steer::test::kLogitTolerance * scale;
-  EXPECT_LE((lp - ref.at("scores.next_log_probs")).abs().max().item<double>(), nats);
+  const auto lp_diff = (lp - ref.at("scores.next_log_probs")).abs().max().item<double>();
+  EXPECT_LE(lp_diff, nats);
   // Perplexity is exp(mean negative log-likelihood): its logarithm moves by at most the same
   // bound. Counting one token more or fewer, or padding, moves it by far more.
   const auto expected = ref.at("scores.perplexity").item<double>();
-  EXPECT_NEAR(std::log(steer::perplexity(model, texts, /*batch_size=*/2)), std::log(expected), nats);
+  const double perplexity = steer::perplexity(model, texts, /*batch_size=*/2);
+  EXPECT_NEAR(std::log(perplexity), std::log(expected), nats);
+  std::printf("[ scores  ] max |log p difference| %.3g nats, |log perplexity difference| %.3g "
+              "(bound %.3g nats)\n", lp_diff, std::abs(std::log(perplexity / expected)), nats);
   EXPECT_STEER_ERROR(steer::perplexity(model, {"Hi"}), "perplexity: text 0 has 1 tokens");
 }
 
