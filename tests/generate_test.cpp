@@ -52,7 +52,7 @@ std::vector<std::vector<int64_t>> random_prompts(int64_t vocab, std::vector<int6
 // How many leading steps of a greedy reference are certain to survive float32 noise: steps
 // whose gap between the two largest logits (over the largest |logit|, from the fixture) is more
 // than twice kLogitTolerance (each of the two logits may move by that much). The reference
-// prompts have gaps of 1.4e-3 and more, 23x that, so whole generations are compared; a near tie
+// prompts have gaps of 1.4e-3 and more, 7x that, so whole generations are compared; a near tie
 // on some other machine would shorten the comparison instead of failing it.
 size_t certain_steps(const nlohmann::json& gaps) {
   size_t n = 0;

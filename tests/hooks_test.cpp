@@ -144,7 +144,7 @@ TEST(HooksPositions, CachedEqualsFullRecomputeForEverySelection) {
       const auto real = batch.mask.to(torch::kBool);
       EXPECT_LE(max_logit_diff(cached.index({real}), full.index({real})), kLogitTolerance);
       // Every selection steers something: far more than float32 noise moves the logits.
-      EXPECT_GT(max_logit_diff(full, plain_full), 100 * kLogitTolerance);
+      EXPECT_GT(max_logit_diff(full, plain_full), 10 * kLogitTolerance);
     }
   }
 }
@@ -247,7 +247,7 @@ TEST(HooksHandle, EnableDetachAndOrder) {
   auto record = steer::hook(model, "mlp_out.1", steer::Record());
   auto before = steer::hook(model, "model.layers.1.mlp.down_proj", steer::Record());
   const auto steered = model.logits(ids);
-  EXPECT_GT(max_logit_diff(steered, plain), 100 * kLogitTolerance);
+  EXPECT_GT(max_logit_diff(steered, plain), 10 * kLogitTolerance);
   // mlp_out is down_proj's output; hooks compose in order: (x * 2) + 1. Doubling is exact and
   // the addition rounds once, as here: bit for bit (x + 1 then * 2 is off by 1 everywhere).
   EXPECT_TRUE(torch::equal(record->sequence(0), before->sequence(0) * 2 + 1));
@@ -312,7 +312,7 @@ TEST(HooksAdd, SetCoefficientEqualsAFreshHook) {
     EXPECT_EQ(add->coefficient(), -2.0);
     const auto got = model.logits(ids);
     EXPECT_TRUE(torch::equal(got, with_c2));
-    EXPECT_GT(max_logit_diff(got, with_c1), 100 * kLogitTolerance);
+    EXPECT_GT(max_logit_diff(got, with_c1), 10 * kLogitTolerance);
   }
 }
 

@@ -17,21 +17,23 @@ namespace steer::test {
 
 // Bounds of the tests that compare float32 forward passes of one model computed two ways
 // (steer against transformers, batched against alone, traced against scripted, KV cache against
-// full recompute), as max over rows of |difference| / |row| for activations and max |difference|
-// / max |reference logit| for logits. Derivation and measurements: docs/reliability.md,
-// "Numeric tolerances". In short: a float32 dot product of length n summed in another order (a
-// different BLAS or ATen kernel, batch or padding) moves by about u * sqrt(n) of its size, u =
-// 2^-24 = 6e-8: 2.3e-6 for the MLP's n = 1536; independently over 30 layers that adds up to
-// sqrt(30) * 2.3e-6 = 1.3e-5. Measured on the default model, ATen's scalar ("default") against
-// its AVX2 kernels: 8.7e-6 per activation row, 2.8e-6 of the largest logit.
+// full recompute, orthogonalized weights against hooks), as max over rows of |difference| / |row|
+// for activations and max |difference| / max |reference logit| for logits. Derivation and
+// measurements: docs/reliability.md, "Numeric tolerances". In short: a float32 dot product of
+// length n summed in another order (another BLAS or ATen kernel, batch or padding) moves by about
+// u * sqrt(n) of its size, u = 2^-24 = 6e-8: 2.3e-6 for the MLP's n = 1536; independent over 30
+// layers that adds up to sqrt(30) * 2.3e-6 = 1.3e-5. Measured on the default model against
+// transformers on the native (AVX2) kernels, with steer on ATen's scalar ("default") kernels:
+// up to 5.6e-6 per activation row and 7.6e-6 of the largest logit (through the KV cache).
 //
-// Activations: 10x on the measurement, 8x on the estimate. A row of the layer after, of the
-// position before, or the input of a norm instead of its output differs by 0.2 to 1.
+// Activations: 18x the measurement, 8x the estimate. A row of the layer after, of the position
+// before, or the input of a norm instead of its output differs by 0.2 to 1.
 constexpr double kActivationTolerance = 1e-4;
-// Logits: 10x on the measurement, 2x on the estimate (the final norm scales the error of the last
-// hidden state with the state itself). A missing final norm, a logit row of another position or a
-// steering vector added at the wrong site moves logits by a good part of their scale (0.1 to 1).
-constexpr double kLogitTolerance = 3e-5;
+// Logits: 13x the measurement, 8x the estimate. (An absolute 1e-4, the bound before, is 3e-6 of
+// the default model's logit scale of 35: ATen's default kernels exceed it, 2.6e-4.) A missing
+// final norm, the logit row of another position or a vector added at the wrong site moves
+// logits by 0.1 to 1 of their scale. Tests that check a change happened ask for 10x this bound.
+constexpr double kLogitTolerance = 1e-4;
 
 /// max |a - b| in float64 on the CPU; expects equal shapes.
 inline double max_abs_diff(const torch::Tensor& a, const torch::Tensor& b) {

@@ -46,7 +46,7 @@ void expect_matches_reference(const steer::Model& model, const std::string& refe
     const auto key = std::to_string(length);
     const auto& ids = reference.at("ids." + key);
     // kLogitTolerance of the logit scale (model_support.hpp): float32 noise of another summation
-    // order, measured at 2.8e-6 between ATen's kernels on the default model.
+    // order, measured up to 7.6e-6 with ATen's default kernels on the default model.
     const auto full = max_logit_diff(model.logits(ids), reference.at("logits." + key));
     EXPECT_LE(full, kLogitTolerance);
 

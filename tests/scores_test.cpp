@@ -30,7 +30,7 @@ TEST(Scores, MatchTransformersOnTheDefaultModel) {
       model, {model.tokenizer().encode(texts[0]), model.tokenizer().encode(texts[1])});
   // log p_j = z_j - logsumexp(z) moves by at most |dz_j| + max |dz|, that is by
   // 2 * kLogitTolerance * max |z| (model_support.hpp): an absolute bound in nats, from the
-  // logit scale of these texts (about 30, so 2e-3 nats). A log-probability of the wrong token
+  // logit scale of these texts (about 30, so 6e-3 nats). A log-probability of the wrong token
   // or position is off by nats.
   double scale = 0;
   for (const auto& text : texts) {
