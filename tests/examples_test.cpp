@@ -73,8 +73,38 @@ void expect_keys(const nlohmann::json& j, std::initializer_list<const char*> key
   for (const char* key : keys) EXPECT_TRUE(j.contains(key)) << "missing key " << key << " in " << j;
 }
 
-bool is_png(const std::string& path) {
-  return read_bytes(path).rfind("\x89PNG\r\n\x1a\n", 0) == 0;
+/// What a plot holds, decoded by Pillow (in the project's Python): its size, the share of
+/// pixels that are not white, the share that are strongly coloured (largest minus smallest RGB
+/// channel above 60: heat-map cells and markers, not black text or grey axes) and how many
+/// pixels have exactly each of `colours` (RGB, e.g. matplotlib's tab:blue for filled markers).
+struct PlotSummary {
+  int width = 0, height = 0;
+  double drawn = 0, coloured = 0;
+  std::vector<long> exact;
+};
+
+PlotSummary summarize_png(const std::string& path, const std::vector<std::string>& colours = {}) {
+  const std::string code = R"(import sys
+import numpy as np
+from PIL import Image
+image = Image.open(sys.argv[1])
+assert image.format == "PNG", image.format
+rgb = np.asarray(image.convert("RGB")).astype(int)
+drawn = (rgb.min(-1) < 250).mean()
+coloured = ((rgb.max(-1) - rgb.min(-1)) > 60).mean()
+exact = [int((rgb == [int(c[i:i + 2], 16) for i in (1, 3, 5)]).all(-1).sum()) for c in sys.argv[2:]]
+print(image.width, image.height, drawn, coloured, *exact))";
+  std::vector<std::string> arguments = {"-c", code, path};
+  arguments.insert(arguments.end(), colours.begin(), colours.end());
+  const auto r = run(STEER_TEST_PYTHON, arguments, /*with_stderr=*/true);
+  EXPECT_EQ(r.status, 0) << r.out;
+  PlotSummary summary;
+  std::istringstream in(r.out);
+  in >> summary.width >> summary.height >> summary.drawn >> summary.coloured;
+  summary.exact.resize(colours.size());
+  for (auto& n : summary.exact) in >> n;
+  EXPECT_FALSE(in.fail()) << "cannot read the summary of " << path << ": " << r.out;
+  return summary;
 }
 
 std::vector<std::string> lines_of(const std::string& path) {
@@ -129,7 +159,14 @@ TEST(ActivationAddition, SweepWritesOneRowPerCellAndAHeatMap) {
     EXPECT_NEAR(cell["behaviour"].get<double>(), j["unsteered"]["behaviour"].get<double>(), 1e-5);
     EXPECT_NEAR(cell["perplexity"].get<double>(), j["unsteered"]["perplexity"].get<double>(), 1e-4);
   }
-  EXPECT_TRUE(is_png(png)) << png;
+  // tools/plot_sweep.py: 11 x 3.5 inches at 110 dpi (2 layers), two heat maps. The coefficient
+  // 1 cells sit at the ends of the colour scale (it spans the largest deviation): strongly
+  // coloured, a good part of the figure. A blank or single-colour image fails both shares.
+  const auto plot = summarize_png(png);
+  EXPECT_EQ(plot.width, 1210) << png;
+  EXPECT_EQ(plot.height, 385) << png;
+  EXPECT_GT(plot.drawn, 0.2) << png;
+  EXPECT_GT(plot.coloured, 0.1) << png;
 }
 
 TEST(ActivationAddition, RejectsBadArgumentsWithTheirNames) {
@@ -190,7 +227,15 @@ TEST(RecordAndProject, SeparatesHeldOutPromptsAboveChanceAndDrawsThem) {
   // 16 held-out prompts: chance is 0.5 (+- 0.125 at one standard deviation).
   EXPECT_GE(best["test_accuracy"].get<double>(), 0.75);
   EXPECT_EQ(lines_of(csv).size(), 1u + 32u);
-  EXPECT_TRUE(is_png(png)) << png;
+  // tools/plot_projection.py: 6.5 x 5.5 inches at 110 dpi, the positive set's training prompts
+  // as filled tab:blue markers and the negative set's as filled tab:red ones (their inside
+  // pixels are exactly those colours).
+  const auto plot = summarize_png(png, {"#1f77b4", "#d62728"});
+  EXPECT_EQ(plot.width, 715) << png;
+  EXPECT_EQ(plot.height, 605) << png;
+  EXPECT_GT(plot.drawn, 0.02) << png;
+  EXPECT_GT(plot.exact.at(0), 50) << "no positive (tab:blue) markers in " << png;
+  EXPECT_GT(plot.exact.at(1), 50) << "no negative (tab:red) markers in " << png;
 }
 
 }  // namespace

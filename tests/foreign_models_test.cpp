@@ -17,13 +17,18 @@ using steer::test::expect_add_matches;
 using steer::test::expect_records_match;
 using steer::test::fixture_dir;
 using steer::test::kSites;
-using steer::test::max_abs_diff;
+using steer::test::kActivationTolerance;
+using steer::test::kLogitTolerance;
+using steer::test::max_logit_diff;
+using steer::test::max_row_relative_diff;
 using steer::test::padded_batch;
 using steer::test::tiny;
 
 namespace {
 
-constexpr double kTolerance = 1e-5;
+// Bounds: kActivationTolerance per activation row and kLogitTolerance of the logit scale
+// (model_support.hpp, derived in docs/reliability.md). Traced and scripted graphs of the same
+// weights may fuse or order operations differently: float32 noise of the same size.
 
 std::string foreign(const std::string& name) { return fixture_dir() + "/foreign/" + name; }
 
@@ -43,13 +48,13 @@ std::vector<std::string> every_site(const steer::Model& model) {
 // ----------------------------------------------------------------------------- transformers, traced
 
 TEST(ForeignTraced, RecordMatchesTransformers) {
-  expect_records_match(foreign("hf-llama"), foreign("hf-llama.safetensors"), kTolerance);
-  expect_records_match(foreign("hf-gpt2"), foreign("hf-gpt2.safetensors"), kTolerance);
+  expect_records_match(foreign("hf-llama"), foreign("hf-llama.safetensors"));
+  expect_records_match(foreign("hf-gpt2"), foreign("hf-gpt2.safetensors"));
 }
 
 TEST(ForeignTraced, AddMatchesTransformers) {
-  expect_add_matches(foreign("hf-llama"), foreign("hf-llama.safetensors"), kTolerance);
-  expect_add_matches(foreign("hf-gpt2"), foreign("hf-gpt2.safetensors"), kTolerance);
+  expect_add_matches(foreign("hf-llama"), foreign("hf-llama.safetensors"));
+  expect_add_matches(foreign("hf-gpt2"), foreign("hf-gpt2.safetensors"));
 }
 
 TEST(ForeignTraced, ZeroCoefficientIsBitIdentical) {
@@ -136,7 +141,7 @@ TEST(ForeignScripted, TupleOutputHookedAtElementZero) {
   EXPECT_EQ(model.layer(1).attn, "gpt_neox.layers.1.attention");
   const auto ref = steer::io::read_safetensors(foreign("neox.safetensors"));
   const auto& ids = ref.at("ids");
-  EXPECT_LE(max_abs_diff(model.logits(ids), ref.at("logits")), kTolerance);
+  EXPECT_LE(max_logit_diff(model.logits(ids), ref.at("logits")), kLogitTolerance);
   {
     auto record = steer::hook(model, "attn_out.1", steer::Record());
     auto dense = steer::hook(model, "gpt_neox.layers.1.attention.dense", steer::Record());
@@ -144,7 +149,8 @@ TEST(ForeignScripted, TupleOutputHookedAtElementZero) {
     auto mid = steer::hook(model, "resid_mid.1", steer::Record());
     model.logits(ids);
     for (int64_t b = 0; b < ids.size(0); ++b) {
-      EXPECT_LE(max_abs_diff(record->sequence(b), ref.at("record.attn_out.1")[b]), kTolerance);
+      EXPECT_LE(max_row_relative_diff(record->sequence(b), ref.at("record.attn_out.1")[b]),
+                kActivationTolerance);
       EXPECT_TRUE(torch::equal(record->sequence(b), dense->sequence(b)));
       EXPECT_TRUE(torch::equal(record->sequence(b), module->sequence(b)));
     }
@@ -152,7 +158,7 @@ TEST(ForeignScripted, TupleOutputHookedAtElementZero) {
   }
   const double c = std::stod(ref.metadata.at("coefficient"));
   auto add = steer::hook(model, "attn_out.1", steer::Add(ref.at("vector"), c));
-  EXPECT_LE(max_abs_diff(model.logits(ids), ref.at("add.attn_out.1")), kTolerance);
+  EXPECT_LE(max_logit_diff(model.logits(ids), ref.at("add.attn_out.1")), kLogitTolerance);
 }
 
 // ----------------------------------------------------------------------------- steer's traced exports
@@ -167,7 +173,7 @@ TEST(TracedExport, HooksEqualScriptedExport) {
     EXPECT_FALSE(traced.has_kv_cache());
     EXPECT_EQ(traced.config().layers.size(), scripted.config().layers.size());
     const auto ids = random_ids(scripted, 2, 9, 3);
-    EXPECT_LE(max_abs_diff(traced.logits(ids), scripted.logits(ids)), kTolerance);
+    EXPECT_LE(max_logit_diff(traced.logits(ids), scripted.logits(ids)), kLogitTolerance);
     std::vector<steer::HookHandle<steer::Record>> a, b;
     for (const auto& point : every_site(scripted)) {
       a.push_back(steer::hook(scripted, point, steer::Record()));
@@ -176,14 +182,14 @@ TEST(TracedExport, HooksEqualScriptedExport) {
     scripted.logits(ids);
     traced.logits(ids);
     for (size_t i = 0; i < a.size(); ++i) {
-      EXPECT_LE(max_abs_diff(a[i]->sequence(1), b[i]->sequence(1)), kTolerance)
+      EXPECT_LE(max_row_relative_diff(b[i]->sequence(1), a[i]->sequence(1)), kActivationTolerance)
           << a[i].point().to_string();
     }
     const auto v = torch::randn({scripted.d_model()});
     for (const auto& point : every_site(scripted)) {
       auto x = steer::hook(scripted, point, steer::Add(v, 3.0));
       auto y = steer::hook(traced, point, steer::Add(v, 3.0));
-      EXPECT_LE(max_abs_diff(scripted.logits(ids), traced.logits(ids)), kTolerance) << point;
+      EXPECT_LE(max_logit_diff(traced.logits(ids), scripted.logits(ids)), kLogitTolerance) << point;
     }
   }
 }
@@ -201,10 +207,10 @@ TEST(TracedExport, TracedForwardNamedForward1IsInstrumented) {
     scripted.logits(ids);
     hybrid.logits(ids);
     ASSERT_EQ(b->calls(), 1) << point;
-    EXPECT_LE(max_abs_diff(a->sequence(0), b->sequence(0)), kTolerance) << point;
+    EXPECT_LE(max_row_relative_diff(b->sequence(0), a->sequence(0)), kActivationTolerance) << point;
     auto x = steer::hook(scripted, point, steer::Add(v, 2.0));
     auto y = steer::hook(hybrid, point, steer::Add(v, 2.0));
-    EXPECT_LE(max_abs_diff(scripted.logits(ids), hybrid.logits(ids)), kTolerance) << point;
+    EXPECT_LE(max_logit_diff(hybrid.logits(ids), scripted.logits(ids)), kLogitTolerance) << point;
   }
 }
 
@@ -223,7 +229,8 @@ TEST(TracedExport, PaddedBatchEqualsEachSequenceAlone) {
         const auto pad = batch.ids.size(1) - n;
         const auto alone =
             model.logits(batch.alone[i], {}, std::max<int64_t>(prompt_columns - pad, 0));
-        EXPECT_LE(max_abs_diff(logits[i].slice(0, pad), alone[0]), kTolerance) << "sequence " << i;
+        EXPECT_LE(max_logit_diff(logits[i].slice(0, pad), alone[0]), kLogitTolerance)
+            << "sequence " << i;
       }
     }
   }

@@ -31,9 +31,9 @@ inline std::vector<int64_t> reference_layers(const steer::io::Safetensors& ref) 
 }
 
 /// Records every site of the reference layers in one forward pass and compares with the
-/// reference (`record.<site>.<L>`, and `logits` within 1e-4).
-inline void expect_records_match(const std::string& model_dir, const std::string& ref_file,
-                                 double tolerance) {
+/// reference (`record.<site>.<L>` within kActivationTolerance of each row, `logits` within
+/// kLogitTolerance of their scale; model_support.hpp).
+inline void expect_records_match(const std::string& model_dir, const std::string& ref_file) {
   const auto model = steer::Model::load(model_dir);
   const auto ref = steer::io::read_safetensors(ref_file);
   const auto& ids = ref.at("ids");
@@ -45,28 +45,27 @@ inline void expect_records_match(const std::string& model_dir, const std::string
     }
   }
   const auto logits = model.logits(ids);
-  EXPECT_LE(max_abs_diff(logits, ref.at("logits")), 1e-4);
+  EXPECT_LE(max_logit_diff(logits, ref.at("logits")), kLogitTolerance);
   double worst = 0;
   for (auto& [name, record] : records) {
     SCOPED_TRACE(name);
     ASSERT_EQ(record->calls(), 1);
     const auto expected = ref.at("record." + name);
     for (int64_t b = 0; b < ids.size(0); ++b) {
-      const auto diff = max_abs_diff(record->sequence(b), expected[b]);
-      EXPECT_LE(diff, tolerance) << name << " sequence " << b;
+      const auto diff = max_row_relative_diff(record->sequence(b), expected[b]);
+      EXPECT_LE(diff, kActivationTolerance) << name << " sequence " << b;
       worst = std::max(worst, diff);
     }
     EXPECT_TRUE(torch::equal(record->positions(0), torch::arange(ids.size(1))));
   }
-  ::testing::Test::RecordProperty("max_abs_diff", std::to_string(worst));
-  std::printf("[ record  ] %s: max |difference| vs transformers %.3g\n",
+  ::testing::Test::RecordProperty("max_row_relative_diff", std::to_string(worst));
+  std::printf("[ record  ] %s: max row |difference| / |row| vs transformers %.3g\n",
               std::filesystem::path(ref_file).stem().string().c_str(), worst);
 }
 
 /// Add at each site of the reference's steer layer equals the reference's logits with the same
-/// addition made by a Python hook (`add.<site>.<L>`).
-inline void expect_add_matches(const std::string& model_dir, const std::string& ref_file,
-                               double tolerance) {
+/// addition made by a Python hook (`add.<site>.<L>`), within kLogitTolerance of their scale.
+inline void expect_add_matches(const std::string& model_dir, const std::string& ref_file) {
   const auto model = steer::Model::load(model_dir);
   const auto ref = steer::io::read_safetensors(ref_file);
   const auto layer = ref.metadata.at("steer_layer");
@@ -75,12 +74,12 @@ inline void expect_add_matches(const std::string& model_dir, const std::string& 
     const auto name = std::string(site) + "." + layer;
     SCOPED_TRACE(name);
     auto handle = steer::hook(model, name, steer::Add(ref.at("vector"), c));
-    const auto diff = max_abs_diff(model.logits(ref.at("ids")), ref.at("add." + name));
-    EXPECT_LE(diff, tolerance);
-    std::printf("[ add     ] %s %s: max |logit difference| vs transformers %.3g\n",
+    const auto diff = max_logit_diff(model.logits(ref.at("ids")), ref.at("add." + name));
+    EXPECT_LE(diff, kLogitTolerance);
+    std::printf("[ add     ] %s %s: max |logit difference| / max |logit| vs transformers %.3g\n",
                 std::filesystem::path(ref_file).stem().string().c_str(), name.c_str(), diff);
   }
-  EXPECT_LE(max_abs_diff(model.logits(ref.at("ids")), ref.at("logits")), 1e-4);
+  EXPECT_LE(max_logit_diff(model.logits(ref.at("ids")), ref.at("logits")), kLogitTolerance);
 }
 
 }  // namespace steer::test

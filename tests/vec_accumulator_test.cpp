@@ -18,6 +18,10 @@ TEST(VecAccumulator, CovarianceMatchesNumpy) {
   acc.add(x.topRows(333));
   acc.add(x.bottomRows(x.rows() - 333));
   EXPECT_EQ(acc.count(), x.rows());
+  // Accumulated in double from float32 rows (exact in double): the mean of 1000 rows of size ~10
+  // is off by ~1000 * 1.1e-16 * 10 = 1e-12 from NumPy's; 1e-6 allows a float32 result too. The
+  // covariance, in double throughout: 1e-9 of its scale is ~1e5 float64 roundings away, and
+  // 1e-3 of it (float32 accumulation) would fail.
   EXPECT_LE((acc.mean() - mean).cwiseAbs().maxCoeff(), 1e-6);
   EXPECT_LE((acc.covariance() - cov).cwiseAbs().maxCoeff(), 1e-9 * cov.cwiseAbs().maxCoeff());
   sv::MeanAccumulator means(x.cols());
@@ -86,6 +90,8 @@ TEST(VecAccumulator, LargeOffsetIsStable) {
   const Eigen::MatrixXd xd = x.cast<double>();
   const Eigen::MatrixXd c = xd.rowwise() - xd.colwise().mean();
   const Eigen::MatrixXd expected = c.transpose() * c / 3999.0;
+  // Entries ~1 from squares of ~1e8: E[x^2] - E[x]^2 in double keeps only ~1e8 * 1.1e-16 * 4000
+  // (terms) = 4e-5 absolute; Chan's update keeps ~1e-12. 1e-9 tells them apart.
   EXPECT_LE((acc.covariance() - expected).cwiseAbs().maxCoeff(), 1e-9);
 }
 

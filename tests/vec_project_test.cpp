@@ -11,6 +11,8 @@ TEST(VecProject, OntoPlusOutIsIdentityAndOrthogonal) {
   const Eigen::VectorXf dir = Eigen::VectorXf::Random(50) * 7.0f;  // not unit
   const Eigen::VectorXf on = sv::project_onto(x, dir);
   const Eigen::VectorXf off = sv::project_out(x, dir);
+  // float32 arithmetic on entries ~1: a few u = 6e-8 each; 1e-6 and 1e-5 (dot products of d
+  // terms, error up to d * u) leave room, a wrong projection is off by O(1).
   EXPECT_LE((on + off - x).cwiseAbs().maxCoeff(), 1e-6f);
   EXPECT_NEAR(off.cast<double>().dot(dir.cast<double>()), 0.0, 1e-5);
   EXPECT_NEAR(sv::cosine_similarity(on, dir) * sv::cosine_similarity(on, dir), 1.0, 1e-10);
