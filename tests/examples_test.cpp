@@ -153,7 +153,10 @@ TEST(ActivationAddition, SweepWritesOneRowPerCellAndAHeatMap) {
   }
   EXPECT_EQ(cells, (std::set<std::pair<int, double>>{{5, 0.0}, {5, 1.0}, {6, 0.0}, {6, 1.0}}));
   ASSERT_EQ(j["cells"].size(), 4u);
-  // A zero coefficient leaves the model as it was.
+  // A zero coefficient leaves the model as it was: the logits bit for bit
+  // (HooksAdd.ZeroCoefficientIsBitIdentical), so the scores differ at most by the order of their
+  // float64 sums (~1e-15). 1e-5 nats (behaviour) and 1e-4 (perplexity, ~10-30) sit far above
+  // that and far below what a coefficient of 1 does (0.1 and more).
   for (const auto& cell : j["cells"]) {
     if (cell["coefficient"].get<double>() != 0.0) continue;
     EXPECT_NEAR(cell["behaviour"].get<double>(), j["unsteered"]["behaviour"].get<double>(), 1e-5);
@@ -204,6 +207,8 @@ TEST(BehaviourScore, WithAZeroCoefficientHookEqualsTheDirectComputation) {
 
   const auto direction = torch::ones({model.d_model()}, torch::kFloat32);
   auto add = steer::hook(model, "resid_pre.6", steer::Add(direction, /*coefficient=*/0.0));
+  // The same float32 log-probabilities (a zero-coefficient hook is bit-identical), summed in
+  // float64 in another order: ~1e-15; 1e-6 catches a wrong token set or a missing log.
   EXPECT_NEAR(sentiment::behaviour_score(model), direct, 1e-6);
 }
 

@@ -30,7 +30,7 @@ namespace steer::test {
 // before, or the input of a norm instead of its output differs by 0.2 to 1.
 constexpr double kActivationTolerance = 1e-4;
 // Logits: 13x the measurement, 8x the estimate. (An absolute 1e-4, the bound before, is 3e-6 of
-// the default model's logit scale of 35: ATen's default kernels exceed it, 2.6e-4.) A missing
+// the default model's logit scale of 35: ATen's default kernels exceed it: 2.3e-4.) A missing
 // final norm, the logit row of another position or a vector added at the wrong site moves
 // logits by 0.1 to 1 of their scale. Tests that check a change happened ask for 10x this bound.
 constexpr double kLogitTolerance = 1e-4;

@@ -2,6 +2,7 @@
 // ablation computes (tiny Llama and GPT-2 models, and the default model), orthogonalize's errors,
 // and on the default model with a few prompts of ../shared/data/refusal: ablating the refusal
 // direction lowers the refusal score of harmful prompts, adding it raises that of harmless ones.
+#include <cstdlib>
 #include <filesystem>
 #include <limits>
 #include <fstream>
@@ -31,6 +32,13 @@ std::string refusal_data_dir() {
   return fs::is_directory(dir) ? dir.string() : "";
 }
 
+/// A path in this test's scratch directory: one per ATEN_CPU_CAPABILITY, so that the cpu_*
+/// entries of tests/CMakeLists.txt and the plain ones can run side by side.
+std::string scratch(const std::string& name) {
+  const char* capability = std::getenv("ATEN_CPU_CAPABILITY");
+  return scratch_path(capability ? std::string("refusal-") + capability : "refusal", name);
+}
+
 std::vector<std::string> first(std::vector<std::string> prompts, size_t n) {
   prompts.resize(std::min(n, prompts.size()));
   return prompts;
@@ -57,7 +65,7 @@ void expect_orthogonalized_equals_ablation(const std::string& model_dir, const s
   const auto model = steer::Model::load(model_dir);
   torch::manual_seed(7);
   const auto direction = torch::randn({model.d_model()});
-  const auto out_dir = scratch_path("refusal", name + "-orthogonalized");
+  const auto out_dir = scratch(name + "-orthogonalized");
   const auto edit = steer::orthogonalize(model_dir, direction, out_dir,
                                          steer::OrthogonalizeOptions().overwrite(true).metadata(
                                              {{"test", name}}));
@@ -114,7 +122,7 @@ TEST(Orthogonalize, EqualsHookAblationOnTinyGpt2) {
 TEST(Orthogonalize, ErrorsNameTheProblem) {
   const auto model_dir = tiny("llama");
   const auto d = steer::Model::load(model_dir).d_model();
-  const auto out_dir = scratch_path("refusal", "errors-out");
+  const auto out_dir = scratch("errors-out");
   fs::remove_all(out_dir);
   EXPECT_STEER_ERROR(steer::orthogonalize(model_dir, torch::ones({d + 3}), out_dir),
                      "orthogonalize: direction has d_model=" + std::to_string(d + 3) +
@@ -221,7 +229,7 @@ TEST(RefusalDirection, AblationLowersAndAdditionRaisesTheRefusalScore) {
 
   // The same ablation in the weights of the default model (tied embeddings: the unembedding
   // keeps its own copy) gives the hook-based logits.
-  const auto out_dir = scratch_path("refusal", "default-orthogonalized");
+  const auto out_dir = scratch("default-orthogonalized");
   steer::orthogonalize(default_model_dir(), f.direction, out_dir,
                        steer::OrthogonalizeOptions().overwrite(true));
   const auto edited = steer::Model::load(out_dir);
