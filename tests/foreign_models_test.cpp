@@ -22,6 +22,7 @@ using steer::test::kLogitTolerance;
 using steer::test::max_logit_diff;
 using steer::test::max_row_relative_diff;
 using steer::test::padded_batch;
+using steer::test::random_ids;
 using steer::test::tiny;
 
 namespace {
@@ -31,11 +32,6 @@ namespace {
 // weights may fuse or order operations differently: float32 noise of the same size.
 
 std::string foreign(const std::string& name) { return fixture_dir() + "/foreign/" + name; }
-
-torch::Tensor random_ids(const steer::Model& model, int64_t batch, int64_t length, int seed) {
-  torch::manual_seed(seed);
-  return torch::randint(0, model.vocab_size(), {batch, length}, torch::kInt64);
-}
 
 std::vector<std::string> every_site(const steer::Model& model) {
   std::vector<std::string> out;

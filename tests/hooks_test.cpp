@@ -25,6 +25,7 @@ using steer::test::kLogitTolerance;
 using steer::test::max_abs_diff;
 using steer::test::max_logit_diff;
 using steer::test::max_row_relative_diff;
+using steer::test::random_ids;
 using steer::test::tiny;
 using steer::test::padded_batch;
 
@@ -52,11 +53,6 @@ TEST(HooksAdd, TinyGpt2MatchesTransformers) {
 }
 TEST(HooksAdd, DefaultModelMatchesTransformers) {
   expect_add_matches(default_model_dir(), reference("default"));
-}
-
-torch::Tensor random_ids(const steer::Model& model, int64_t batch, int64_t length, int seed) {
-  torch::manual_seed(seed);
-  return torch::randint(0, model.vocab_size(), {batch, length}, torch::kInt64);
 }
 
 TEST(HooksAdd, ZeroCoefficientIsBitIdentical) {

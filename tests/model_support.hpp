@@ -63,6 +63,13 @@ inline double max_logit_diff(const torch::Tensor& a, const torch::Tensor& b) {
 /// The tiny random model of a family ("llama" or "gpt2") made by the tiny_models fixture.
 inline std::string tiny(const std::string& family) { return fixture_dir() + "/tiny-" + family; }
 
+/// [batch, length] token ids drawn uniformly from the model's vocabulary with seed `seed`.
+inline torch::Tensor random_ids(const steer::Model& model, int64_t batch, int64_t length,
+                                int seed) {
+  torch::manual_seed(seed);
+  return torch::randint(0, model.vocab_size(), {batch, length}, torch::kInt64);
+}
+
 /// Random sequences of different lengths in one left-padded batch.
 struct PaddedBatch {
   torch::Tensor ids, mask;

@@ -15,14 +15,10 @@
 
 using steer::Positions;
 using steer::test::default_model_dir;
+using steer::test::random_ids;
 using steer::test::tiny;
 
 namespace {
-
-torch::Tensor random_ids(const steer::Model& model, int64_t batch, int64_t length, int seed) {
-  torch::manual_seed(seed);
-  return torch::randint(0, model.vocab_size(), {batch, length}, torch::kInt64);
-}
 
 torch::Tensor random_vector(const steer::Model& model, int seed) {
   torch::manual_seed(seed);
