@@ -133,31 +133,4 @@ inline ProgressCallback progress_printer(std::string program) {
   };
 }
 
-/// Checks that `vector`, read from `file`, fits `model`: its d_model, its n_layers when the
-/// file records it, its layers and its site. Returns the site.
-inline Site check_vector_fits(const SteeringVector& vector, const std::string& file,
-                              const Model& model) {
-  const auto name = detail::model_name(model);
-  STEER_CHECK(vector.d_model() == model.d_model(), "vector '", file,
-              "' has d_model=", vector.d_model(), " but model '", name,
-              "' has d_model=", model.d_model(), " (hint: vector from another model?)");
-  const auto n_layers = vector.origin().n_layers();
-  STEER_CHECK(n_layers == 0 || n_layers == model.n_layers(), "vector '", file, "' was made for a ",
-              "model with ", n_layers, " layers but model '", name, "' has ", model.n_layers(),
-              " (hint: vector from another model?)");
-  for (const auto layer : vector.layers()) {
-    STEER_CHECK(layer < model.n_layers(), "vector '", file, "' has a direction for layer ", layer,
-                " but model '", name, "' has layers 0 to ", model.n_layers() - 1,
-                " (inclusive) (hint: vector from another model?)");
-  }
-  const auto& site = vector.origin().site();
-  try {
-    return parse_site(site);
-  } catch (const Error&) {
-    throw Error(detail::concat("vector '", file, "' was read at site '", site,
-                               "'; steer generate applies vectors at resid_pre, resid_mid, "
-                               "resid_post, attn_out or mlp_out"));
-  }
-}
-
 }  // namespace steer::cli

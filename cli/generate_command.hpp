@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -29,6 +30,7 @@ inline std::string generate_usage() {
              "Generates a continuation of the prompt, streamed to stdout. Each --vector adds\n"
              "SCALE times its direction of layer N at its site (resid_post for llama.cpp and\n"
              "repeng files: direction.N is the output of block N) to every selected token.\n"
+             "Ablations apply before additions, in the order given.\n"
              "\n"
              "  --model DIR         model directory (tools/export_model.py)\n"
              "  --prompt TEXT       the prompt\n"
@@ -37,8 +39,16 @@ inline std::string generate_usage() {
              "  --chat              wrap the prompt as a user message in the chat template\n"
              "  --vector F[:SCALE]  add a .gguf or .safetensors vector, SCALE times (default 1);\n"
              "                      repeatable; a file whose name has ':' is found as it is\n"
+             "  --normalize MODE    scale each direction of --vector before SCALE: none (default,\n"
+             "                      as llama.cpp), unit (norm 1), typical (the mean activation\n"
+             "                      norm at its layer and site on neutral text), recorded (the\n"
+             "                      activation norm the file records, from steer extract)\n"
              "  --ablate F          remove the direction of each layer of F at that layer and\n"
              "                      site (directional ablation); repeatable\n"
+             "  --ablate-direction F[:LAYER]\n"
+             "                      remove F's direction of LAYER (optional when F has one) at\n"
+             "                      resid_pre, attn_out and mlp_out of every layer (of --layers),\n"
+             "                      all tokens: Arditi et al.'s ablation; repeatable\n"
              "  --layers SPEC       apply vectors and ablations only at these layers (all, A-B,\n"
              "                      A, 0-3,7); default: every layer of each file\n"
              "  --positions SPEC    tokens steered: all (default, as llama.cpp), last, prompt,\n"
@@ -57,30 +67,54 @@ inline std::string generate_usage() {
          "           --prompt \"I hate you because\" --vector love.gguf:4";
 }
 
-/// --vector F[:SCALE] -> (F, SCALE). A text that names an existing file is that file, scale 1
-/// (so a path with ':' works); otherwise the part after the last ':' is the scale when it is a
-/// number, and must be finite ("F:1e400" and "F:nan" are usage errors). "F:abc" is a bad scale
-/// when F exists, else the file "F:abc" (which the reader reports as missing).
-inline std::pair<std::string, double> split_vector_argument(const std::string& text) {
+/// "F:SUFFIX" -> (F, SUFFIX) when SUFFIX passes `is_suffix`; else (text, nullopt). A text that
+/// names an existing file is that file (so a path with ':' works). `what` names the suffix in
+/// the message for "F:junk" when F exists.
+inline std::pair<std::string, std::optional<std::string>> split_file_suffix(
+    const std::string& option, const std::string& text, const char* what, const char* example,
+    const std::function<bool(const std::string&)>& is_suffix) {
   std::error_code ignored;
   const auto colon = text.rfind(':');
   if (std::filesystem::exists(text, ignored) || colon == std::string::npos || colon == 0) {
-    return {text, 1.0};
+    return {text, std::nullopt};
   }
   const auto file = text.substr(0, colon);
-  const auto scale = text.substr(colon + 1);
-  char* end = nullptr;
-  const double value = std::strtod(scale.c_str(), &end);
-  const bool number = !scale.empty() && end == scale.c_str() + scale.size() &&
-                      !std::isspace(static_cast<unsigned char>(scale[0]));
-  if (number) {
-    usage_check(std::isfinite(value), "--vector: scale '", scale, "' of '", file,
-                "' is not a finite number");
-    return {file, value};
+  const auto suffix = text.substr(colon + 1);
+  if (!suffix.empty() && !std::isspace(static_cast<unsigned char>(suffix[0])) && is_suffix(suffix)) {
+    return {file, suffix};
   }
-  usage_check(!std::filesystem::exists(file, ignored), "--vector: scale '", scale, "' of '", file,
-              "' is not a number (expected F or F:SCALE, e.g. ", file, ":4)");
-  return {text, 1.0};
+  usage_check(!std::filesystem::exists(file, ignored), "--", option, ": ", what, " '", suffix,
+              "' of '", file, "' is not a number (expected F or F:", example, ")");
+  return {text, std::nullopt};
+}
+
+/// --vector F[:SCALE] -> (F, SCALE): the part after the last ':' is the scale when it is a
+/// number, and must be finite ("F:1e400" and "F:nan" are usage errors). "F:abc" is a bad scale
+/// when F exists, else the file "F:abc" (which the reader reports as missing).
+inline std::pair<std::string, double> split_vector_argument(const std::string& text) {
+  const auto parse = [](const std::string& s, double& value) {
+    char* end = nullptr;
+    value = std::strtod(s.c_str(), &end);
+    return end == s.c_str() + s.size();
+  };
+  double value = 0;
+  const auto [file, scale] = split_file_suffix(
+      "vector", text, "scale", "4", [&](const std::string& s) { return parse(s, value); });
+  if (!scale) return {file, 1.0};
+  usage_check(std::isfinite(value), "--vector: scale '", *scale, "' of '", file,
+              "' is not a finite number");
+  return {file, value};
+}
+
+/// --ablate-direction F[:LAYER] -> (F, LAYER).
+inline std::pair<std::string, std::optional<int64_t>> split_direction_argument(
+    const std::string& text) {
+  const auto [file, layer] = split_file_suffix(
+      "ablate-direction", text, "layer", "12", [](const std::string& s) {
+        return std::all_of(s.begin(), s.end(), [](char c) { return std::isdigit(static_cast<unsigned char>(c)); });
+      });
+  if (!layer) return {file, std::nullopt};
+  return {file, Args::parse_integer("ablate-direction", *layer)};
 }
 
 /// A vector file as applied: its layers (restricted to --layers) at its site.
@@ -90,12 +124,13 @@ struct AppliedFile {
   SteeringVector vector;
   Site site = Site::resid_post;
   std::vector<int64_t> layers;
+  std::optional<int64_t> direction_layer;  // --ablate-direction F:LAYER
 };
 
 /// Checks `applied.vector` against the model and sets its site and the layers it applies at.
 inline void fit_to_model(const std::string& option, AppliedFile& applied, const Model& model,
                          const std::optional<std::vector<int64_t>>& only) {
-  applied.site = check_vector_fits(applied.vector, applied.file, model);
+  applied.site = detail::check_vector_fits(applied.vector, model, "vector '" + applied.file + "'");
   for (const auto layer : applied.vector.layers()) {
     if (!only || std::find(only->begin(), only->end(), layer) != only->end()) {
       applied.layers.push_back(layer);
@@ -107,6 +142,19 @@ inline void fit_to_model(const std::string& option, AppliedFile& applied, const 
               layer_ranges(*only), " (it has layers ", layer_ranges(applied.vector.layers()), ")");
 }
 
+/// The runs of consecutive layers in an ascending list: {0,1,2,7} -> {0..2, 7..7}.
+inline std::vector<LayerRange> consecutive_runs(const std::vector<int64_t>& layers) {
+  std::vector<LayerRange> runs;
+  for (const auto layer : layers) {
+    if (!runs.empty() && runs.back().last + 1 == layer) {
+      runs.back().last = layer;
+    } else {
+      runs.push_back({layer, layer});
+    }
+  }
+  return runs;
+}
+
 inline int run_generate(int argc, char** argv) {
   Args args(argc, argv, generate_usage(), 2);
   args.hint_on_error("see 'steer generate --help'").alias('f', "prompt-file");
@@ -116,6 +164,8 @@ inline int run_generate(int argc, char** argv) {
   const bool chat = args.flag("chat");
   const auto vector_arguments = args.values("vector");
   const auto ablate_files = args.values("ablate");
+  const auto direction_arguments = args.values("ablate-direction");
+  const auto normalize_name = args.value("normalize", "none");
   const auto layers_spec = args.optional("layers");
   const auto positions_spec = args.value("positions", "all");
   const bool greedy = args.flag("greedy");
@@ -158,6 +208,8 @@ inline int run_generate(int argc, char** argv) {
   const auto positions = parse_option("positions", "Positions::parse",
                                       [&] { return Positions::parse(positions_spec); });
   if (layers_spec) check_layers_syntax(*layers_spec);
+  const auto normalization = parse_option("normalize", "parse_normalization",
+                                          [&] { return parse_normalization(normalize_name); });
   const auto load_options = model_options(model_given);
   std::vector<std::pair<std::string, double>> vector_files;
   for (const auto& text : vector_arguments) vector_files.push_back(split_vector_argument(text));
@@ -171,27 +223,45 @@ inline int run_generate(int argc, char** argv) {
   for (const auto& file : ablate_files) {
     ablations.push_back({file, 1.0, io::read_steering_vector(file)});
   }
+  std::vector<AppliedFile> directions;
+  for (const auto& text : direction_arguments) {
+    const auto [file, layer] = split_direction_argument(text);
+    directions.push_back({file, 1.0, io::read_steering_vector(file)});
+    directions.back().direction_layer = layer;
+  }
 
   const auto model = Model::load(model_dir, load_options);
   std::optional<std::vector<int64_t>> only;
   if (layers_spec) only = layers_of(*layers_spec, model);
   for (auto& a : additions) fit_to_model("vector", a, model, only);
   for (auto& a : ablations) fit_to_model("ablate", a, model, only);
+  const auto every_layer = only ? *only : layers_of("all", model);
   // Ablations first: at a hook point they run before the additions, so an added vector is not
   // removed again by an ablation of a similar direction.
-  std::vector<HookHandle<Ablate>> ablate_hooks;
-  for (const auto& a : ablations) {
-    for (const auto layer : a.layers) {
-      ablate_hooks.push_back(
-          hook(model, HookPoint(a.site, layer), Ablate(a.vector.at(layer)), positions));
+  std::vector<AppliedVector> applied;
+  for (auto& d : directions) {
+    try {
+      for (const auto& run : consecutive_runs(every_layer)) {
+        applied.push_back(ablate_direction(model, d.vector, d.direction_layer, run));
+      }
+    } catch (const Error& e) {
+      throw Error(detail::concat("--ablate-direction ", d.file, ": ", e.what()));
     }
+    d.layers = every_layer;
   }
-  std::vector<HookHandle<Add>> add_hooks;
+  for (const auto& a : ablations) {
+    applied.push_back(apply(model, a.vector,
+                            ApplyOptions().operation(Operation::ablate).layers(a.layers).positions(positions)));
+  }
+  std::vector<LayerValues> added_norms;
   for (const auto& a : additions) {
-    for (const auto layer : a.layers) {
-      add_hooks.push_back(
-          hook(model, HookPoint(a.site, layer), Add(a.vector.at(layer), a.coefficient), positions));
-    }
+    applied.push_back(apply(model, a.vector,
+                            ApplyOptions()
+                                .coefficient(a.coefficient)
+                                .layers(a.layers)
+                                .positions(positions)
+                                .normalization(normalization)));
+    added_norms.push_back(applied.back().normalized_norms());
   }
 
   const auto ids = prompt_ids(model, prompt, chat);
@@ -220,14 +290,30 @@ inline int run_generate(int argc, char** argv) {
     }
     return list;
   };
+  Json vectors = describe(additions, true);
+  for (size_t i = 0; i < additions.size(); ++i) {
+    Json norms = Json::object();
+    for (const auto& [layer, norm] : added_norms[i]) norms[std::to_string(layer)] = norm;
+    vectors[i]["normalize"] = normalize_name;
+    vectors[i]["normalized_norms"] = norms;
+  }
+  Json direction_list = Json::array();
+  for (const auto& d : directions) {
+    const auto source = d.direction_layer ? *d.direction_layer : d.vector.layers().front();
+    direction_list.push_back({{"file", d.file},
+                              {"direction_layer", source},
+                              {"sites", {"resid_pre", "attn_out", "mlp_out"}},
+                              {"layers", d.layers}});
+  }
   const Json out = {{"prompt", prompt},
                     {"chat", chat},
                     {"prompt_tokens", generation.prompt_ids},
                     {"text", generation.text},
                     {"tokens", generation.ids},
                     {"stop_reason", generation.stop_reason},
-                    {"vectors", describe(additions, true)},
+                    {"vectors", vectors},
                     {"ablations", describe(ablations, false)},
+                    {"ablated_directions", direction_list},
                     {"positions", positions.to_string()},
                     {"max_new_tokens", options.max_new_tokens()},
                     {"temperature", options.temperature()},

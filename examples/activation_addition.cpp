@@ -58,59 +58,27 @@ sweep mode:
   --python EXE              Python with matplotlib (default: $STEER_PYTHON, else the
                             project's .venv))";
 
-enum class Normalize { none, unit, typical, activations };
-
-Normalize parse_normalize(const std::string& name) {
-  if (name == "none") return Normalize::none;
-  if (name == "unit") return Normalize::unit;
-  if (name == "typical") return Normalize::typical;
-  if (name == "activations") return Normalize::activations;
+/// The example's --normalize names: the library's (none, unit, typical), and "activations"
+/// for steer::Normalization::recorded (the norm of the activations the vector was read from).
+steer::Normalization parse_normalize(const std::string& name) {
+  if (name == "activations") return steer::Normalization::recorded;
+  if (name == "none" || name == "unit" || name == "typical") return steer::parse_normalization(name);
   throw steer::Error("--normalize: unknown mode '" + name +
                      "'; expected typical, none, unit or activations");
 }
 
-/// Mean L2 norm of the activations at `site` of each of `layers` over the tokens of the
-/// neutral texts, leaving out position 0: the first token's residual norm is one or two
-/// orders of magnitude larger than any other's in many models (an attention sink).
-steer::LayerValues typical_norms(const steer::Model& model, const std::vector<int64_t>& layers,
-                                 steer::Site site) {
-  const auto acts = steer::read_activations(
-      model, sentiment::neutral_texts(),
-      steer::ReadOptions().layers(layers).site(site).positions(steer::Positions::from(1))
-          .pooling(steer::Pooling::tokens));
-  steer::LayerValues norms;
-  for (auto layer : layers) {
-    norms[layer] = acts.at(layer).to(torch::kFloat64).norm(2, /*dim=*/1).mean().item<double>();
-  }
-  return norms;
-}
-
-/// What is added per unit of coefficient at each layer, and the norm it was scaled to.
-struct Vectors {
-  std::map<int64_t, torch::Tensor> at_layer;
-  steer::LayerValues raw_norm, scale_norm;
-};
-
-Vectors make_vectors(const steer::Model& model, const steer::Extraction& extraction,
-                     const std::vector<int64_t>& layers, steer::Site site, Normalize mode) {
-  Vectors out;
-  const auto typical = mode == Normalize::typical ? typical_norms(model, layers, site)
-                                                  : steer::LayerValues{};
-  const auto& activation_norms = extraction.vector.origin().activation_norms();
-  for (auto layer : layers) {
-    const auto& direction = extraction.vector.at(layer);
-    const double norm = direction.to(torch::kFloat64).norm().item<double>();
-    out.raw_norm[layer] = norm;
-    double target = norm;
-    if (mode == Normalize::unit) target = 1.0;
-    if (mode == Normalize::typical) target = typical.at(layer);
-    if (mode == Normalize::activations) target = activation_norms.at(layer);
-    STEER_CHECK(norm > 0, "activation_addition: the direction at layer ", layer,
-                " is zero (hint: are the positive and negative texts the same?)");
-    out.scale_norm[layer] = target;
-    out.at_layer[layer] = direction * (target / norm);
-  }
-  return out;
+/// The vector's direction at `layer`, normalized as `mode` says and times `coefficient`, added
+/// at `positions` while the handle lives (typical norms are read from the reference texts).
+steer::AppliedVector add_at(const steer::Model& model, const steer::SteeringVector& vector,
+                            int64_t layer, steer::Normalization mode, double coefficient,
+                            const steer::Positions& positions) {
+  return steer::apply(model, vector,
+                      steer::ApplyOptions()
+                          .layers({layer})
+                          .normalization(mode)
+                          .coefficient(coefficient)
+                          .positions(positions)
+                          .reference_texts(sentiment::neutral_texts()));
 }
 
 struct Scores {
@@ -179,7 +147,7 @@ int main(int argc, char** argv) {
         model, positive, negative,
         steer::ExtractOptions(steer::Method::mean_diff)
             .read(steer::ReadOptions().layers(layers).site(site).positions(read_positions)));
-    const auto vectors = make_vectors(model, extraction, layers, site, normalize);
+    const auto raw_norms = extraction.vector.norms();
     const auto unsteered = score(model);
     const auto contrast = examples::describe_texts(positive, negative);
 
@@ -207,18 +175,20 @@ int main(int argc, char** argv) {
       const auto plain = model.generate(prompt, options).text;
       std::string steered_text;
       Scores steered;
+      double normalized_norm = 0;
       {
-        auto add = steer::hook(model, point, steer::Add(vectors.at_layer.at(layer), coefficient),
-                               add_positions);
+        const auto add = add_at(model, extraction.vector, layer, normalize, coefficient,
+                                add_positions);
+        normalized_norm = add.normalized_norms().at(layer);
         steered_text = model.generate(prompt, options).text;
         steered = score(model);
       }
       if (json) {
         out["layer"] = layer;
         out["coefficient"] = coefficient;
-        out["direction_norm"] = vectors.raw_norm.at(layer);
-        out["normalized_norm"] = vectors.scale_norm.at(layer);
-        out["added_norm"] = std::abs(coefficient) * vectors.scale_norm.at(layer);
+        out["direction_norm"] = raw_norms.at(layer);
+        out["normalized_norm"] = normalized_norm;
+        out["added_norm"] = std::abs(coefficient) * normalized_norm;
         out["prompt"] = prompt;
         out["max_new_tokens"] = max_new_tokens;
         out["temperature"] = temperature;
@@ -235,10 +205,10 @@ int main(int argc, char** argv) {
                 << model.d_model() << ")\n"
                 << "vector      " << contrast << ", mean difference at " << point.to_string()
                 << ", positions " << read_positions.to_string() << "\n"
-                << "            |direction| " << vectors.raw_norm.at(layer) << ", normalized ("
-                << normalize_name << ") to " << vectors.scale_norm.at(layer)
+                << "            |direction| " << raw_norms.at(layer) << ", normalized ("
+                << normalize_name << ") to " << normalized_norm
                 << "; added: coefficient " << coefficient << " -> |added| "
-                << std::abs(coefficient) * vectors.scale_norm.at(layer) << ", at positions "
+                << std::abs(coefficient) * normalized_norm << ", at positions "
                 << add_positions.to_string() << "\n"
                 << "generation  " << max_new_tokens << " new tokens, "
                 << (temperature == 0 ? std::string("greedy")
@@ -266,10 +236,9 @@ int main(int argc, char** argv) {
     };
     std::vector<Cell> cells;
     for (auto l : layers) {
-      const steer::HookPoint point(site, l);
-      auto add = steer::hook(model, point, steer::Add(vectors.at_layer.at(l), 0.0), add_positions);
+      auto add = add_at(model, extraction.vector, l, normalize, 0.0, add_positions);
       for (auto c : coefficients) {
-        add->set_coefficient(c);
+        add.set_coefficient(c);
         cells.push_back({l, c, score(model)});
       }
       if (!json) {

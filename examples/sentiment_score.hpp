@@ -42,19 +42,7 @@ inline const std::vector<std::string>& negative_words() {
 }
 
 /// Neutral sentences for the fluency score (perplexity of the steered model on them).
-inline const std::vector<std::string>& neutral_texts() {
-  static const std::vector<std::string> texts = {
-      "The train leaves the station at seven in the morning and arrives in the city two hours "
-      "later.",
-      "Water boils at one hundred degrees Celsius at sea level, and at a lower temperature in "
-      "the mountains.",
-      "The library is open from Monday to Saturday, and books can be borrowed for three weeks.",
-      "To make tea, heat the water, pour it over the leaves and wait for a few minutes.",
-      "The committee will publish its report on the budget at the end of the month.",
-      "Most plants need light, water and nutrients from the soil in order to grow.",
-  };
-  return texts;
-}
+inline const std::vector<std::string>& neutral_texts() { return steer::reference_texts(); }
 
 /// The distinct first tokens of `words`.
 inline std::vector<int64_t> first_tokens(const steer::Tokenizer& tokenizer,

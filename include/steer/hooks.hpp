@@ -177,20 +177,34 @@ class Add {
     std::lock_guard<std::mutex> lock(mutex_.get());
     return coefficient_;
   }
+  /// Replaces the vector (same width; finite), keeping the coefficient. Like set_coefficient,
+  /// safe while other threads run the model: each call sees the old or the new vector whole.
+  void set_vector(const torch::Tensor& vector) {
+    auto checked = detail::checked_vector("Add::set_vector", vector, "vector");
+    std::lock_guard<std::mutex> lock(mutex_.get());
+    STEER_CHECK(checked.size(0) == vector_.size(0), who_, ": set_vector: the hook adds a vector "
+                "of d_model=", vector_.size(0), "; the new one has d_model=", checked.size(0));
+    if (scaled_.defined()) scaled_ = detail::scaled_vector(who_, checked, coefficient_, device_, dtype_);
+    vector_ = std::move(checked);
+    warned_ = false;
+  }
+  /// The vector (float64, CPU), as given.
+  torch::Tensor vector() const {
+    std::lock_guard<std::mutex> lock(mutex_.get());
+    return vector_;
+  }
 
   torch::Tensor operator()(const torch::Tensor& x, const HookContext& ctx) const {
     torch::Tensor scaled;
     bool check_norm = false;
-    double coefficient = 0;
     {
       std::lock_guard<std::mutex> lock(mutex_.get());
       scaled = scaled_;
-      coefficient = coefficient_;
       check_norm = !warned_;
       warned_ = true;
     }
     detail::check_runtime_width(ctx.who(), x, scaled.size(0));
-    if (check_norm) warn_if_huge(x, ctx, coefficient);
+    if (check_norm) warn_if_huge(x, ctx, scaled);
     const auto& selected = ctx.selected();
     if (!selected.defined()) return x + scaled;
     return torch::addcmul(x, detail::as_weight(selected, x), scaled);
@@ -201,8 +215,9 @@ class Add {
     STEER_CHECK(std::isfinite(coefficient), who, ": coefficient must be finite, got ",
                 coefficient);
   }
-  void warn_if_huge(const torch::Tensor& x, const HookContext& ctx, double coefficient) const {
-    const double added = std::abs(coefficient) * vector_.norm().item<double>();
+  void warn_if_huge(const torch::Tensor& x, const HookContext& ctx,
+                    const torch::Tensor& scaled) const {
+    const double added = scaled.to(torch::kFloat64).norm().item<double>();
     const double typical = x.detach().to(torch::kFloat32).norm(2, -1).mean().item<double>();
     if (std::isfinite(typical) && added > kWarnRatio * typical) {
       steer::warn(detail::concat(ctx.who(), ": |coefficient x vector| = ", added, " is ",
@@ -232,17 +247,80 @@ class Ablate {
  public:
   static constexpr const char* kName = "Ablate";
   /// directions: [d_model] or [k, d_model].
-  explicit Ablate(const torch::Tensor& directions, std::vector<double> values = {}) {
+  explicit Ablate(const torch::Tensor& directions, std::vector<double> values = {})
+      : basis_(orthonormal_basis(kName, directions, values)), values_(std::move(values)) {}
+
+  void prepare(const HookTarget& target) {
+    detail::check_width(kName, basis_.size(1), target);
+    target_ = target;
+    prepared_ = true;
+    state_ = on_device(basis_);
+  }
+
+  /// Replaces the directions (the same number of them and the same width, the same values),
+  /// with the checks of the constructor. Safe while other threads run the model: each call
+  /// uses the old or the new basis whole.
+  void set_directions(const torch::Tensor& directions) {
+    auto basis = orthonormal_basis("Ablate::set_directions", directions, values_);
+    std::lock_guard<std::mutex> lock(mutex_.get());
+    STEER_CHECK(basis.sizes() == basis_.sizes(), "Ablate::set_directions: the hook removes ",
+                basis_.size(0), " direction(s) of d_model=", basis_.size(1), "; the new ones are ",
+                basis.size(0), " of d_model=", basis.size(1));
+    auto state = prepared_ ? on_device(basis) : nullptr;
+    basis_ = std::move(basis);
+    state_ = std::move(state);
+  }
+
+  /// [k, d_model] float64 orthonormal basis actually used.
+  torch::Tensor basis() const {
+    std::lock_guard<std::mutex> lock(mutex_.get());
+    return basis_;
+  }
+
+  torch::Tensor operator()(const torch::Tensor& x, const HookContext& ctx) const {
+    std::shared_ptr<const State> state;
+    {
+      std::lock_guard<std::mutex> lock(mutex_.get());
+      state = state_;
+    }
+    detail::check_runtime_width(ctx.who(), x, state->basis.size(1));
+    auto projection = torch::matmul(x, state->basis_t);  // [..., k]
+    if (state->values.defined()) projection = projection - state->values;
+    auto delta = torch::matmul(projection, state->basis);
+    const auto& selected = ctx.selected();
+    if (selected.defined()) delta = delta * detail::as_weight(selected, x);
+    return x - delta;
+  }
+
+ private:
+  /// The basis and values on the model's device and dtype.
+  struct State {
+    torch::Tensor basis, basis_t, values;
+  };
+
+  std::shared_ptr<const State> on_device(const torch::Tensor& basis) const {
+    auto state = std::make_shared<State>();
+    state->basis = basis.to(target_.device, target_.dtype);
+    state->basis_t = state->basis.t().contiguous();
+    if (!values_.empty()) {
+      state->values = torch::tensor(values_, torch::kFloat64).to(target_.device, target_.dtype);
+    }
+    return state;
+  }
+
+  /// The directions, normalized and (when several, without values) orthonormalized by QR.
+  static torch::Tensor orthonormal_basis(const char* who, const torch::Tensor& directions,
+                                         const std::vector<double>& values) {
     STEER_CHECK(directions.defined() && (directions.dim() == 1 || directions.dim() == 2) &&
                     directions.numel() > 0,
-                "Ablate: directions must be [d_model] or [k, d_model], got ",
+                who, ": directions must be [d_model] or [k, d_model], got ",
                 directions.defined() ? directions.sizes() : c10::IntArrayRef{});
     auto rows = directions.dim() == 1 ? directions.unsqueeze(0) : directions;
     std::vector<torch::Tensor> checked;
     for (int64_t i = 0; i < rows.size(0); ++i) {
-      auto r = detail::checked_vector(kName, rows[i], "direction");
+      auto r = detail::checked_vector(who, rows[i], "direction");
       const auto norm = r.norm().item<double>();
-      STEER_CHECK(norm > 0, "Ablate: direction ", i, " is zero");
+      STEER_CHECK(norm > 0, who, ": direction ", i, " is zero");
       checked.push_back(r / norm);
     }
     auto unit = torch::stack(checked);  // [k, d] float64
@@ -250,7 +328,7 @@ class Ablate {
       if (!values.empty()) {
         const auto gram = unit.matmul(unit.t()) - torch::eye(unit.size(0), unit.options());
         STEER_CHECK(gram.abs().max().item<double>() < 1e-6,
-                    "Ablate: setting projections to values needs orthogonal directions; the ",
+                    who, ": setting projections to values needs orthogonal directions; the ",
                     unit.size(0), " directions given overlap (largest |cosine| ",
                     gram.abs().max().item<double>(), ")");
       } else {
@@ -261,7 +339,7 @@ class Ablate {
         // dependent, since QR would otherwise remove a direction made of rounding noise.
         const auto diagonal = r.diagonal().abs();
         const auto smallest = diagonal.min().item<double>();
-        STEER_CHECK(smallest > 1e-3, "Ablate: the ", unit.size(0),
+        STEER_CHECK(smallest > 1e-3, who, ": the ", unit.size(0),
                     " directions are linearly dependent (direction ",
                     diagonal.argmin().item<int64_t>(), " lies in the span of the ones before it; "
                     "|r_ii| = ", smallest, "), so the subspace to remove is ambiguous (hint: drop "
@@ -270,38 +348,17 @@ class Ablate {
       }
     }
     STEER_CHECK(values.empty() || static_cast<int64_t>(values.size()) == unit.size(0),
-                "Ablate: ", unit.size(0), " directions but ", values.size(), " values");
-    for (auto v : values) STEER_CHECK(std::isfinite(v), "Ablate: value ", v, " is not finite");
-    basis_ = unit;
-    values_ = values;
+                who, ": ", unit.size(0), " directions but ", values.size(), " values");
+    for (auto v : values) STEER_CHECK(std::isfinite(v), who, ": value ", v, " is not finite");
+    return unit;
   }
 
-  void prepare(const HookTarget& target) {
-    detail::check_width(kName, basis_.size(1), target);
-    basis_device_ = basis_.to(target.device, target.dtype);
-    basis_t_ = basis_device_.t().contiguous();
-    if (!values_.empty()) {
-      values_device_ = torch::tensor(values_, torch::kFloat64).to(target.device, target.dtype);
-    }
-  }
-
-  /// [k, d_model] float64 orthonormal basis actually used.
-  const torch::Tensor& basis() const { return basis_; }
-
-  torch::Tensor operator()(const torch::Tensor& x, const HookContext& ctx) const {
-    detail::check_runtime_width(ctx.who(), x, basis_.size(1));
-    auto projection = torch::matmul(x, basis_t_);  // [..., k]
-    if (values_device_.defined()) projection = projection - values_device_;
-    auto delta = torch::matmul(projection, basis_device_);
-    const auto& selected = ctx.selected();
-    if (selected.defined()) delta = delta * detail::as_weight(selected, x);
-    return x - delta;
-  }
-
- private:
   torch::Tensor basis_;  // float64 CPU
   std::vector<double> values_;
-  torch::Tensor basis_device_, basis_t_, values_device_;
+  HookTarget target_;
+  bool prepared_ = false;
+  std::shared_ptr<const State> state_;
+  detail::ActionMutex mutex_;
 };
 
 /// Options of Record.

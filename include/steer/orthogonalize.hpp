@@ -1,5 +1,5 @@
 // Directional ablation of one direction from everything a model writes into its residual
-// stream: as hooks on a loaded model (ablate_direction), or baked into the weights of a new
+// stream: as hooks on a loaded model (ablate_direction, in apply.hpp), or baked into the weights of a new
 // model directory that needs no hooks at run time (orthogonalize). See docs/orthogonalize.md.
 #pragma once
 
@@ -16,6 +16,7 @@
 #include <torch/types.h>
 #include <torch/utils.h>
 
+#include "steer/apply.hpp"
 #include "steer/error.hpp"
 #include "steer/hook_point.hpp"
 #include "steer/hooks.hpp"
@@ -25,53 +26,6 @@
 
 namespace steer {
 
-namespace detail {
-
-/// `direction` as a float64 CPU unit vector [d_model], or an error naming `call`.
-inline torch::Tensor unit_direction(const char* call, const torch::Tensor& direction,
-                                    int64_t d_model, const std::string& model) {
-  STEER_CHECK(direction.defined() && direction.dim() == 1, call,
-              ": direction must be 1-D [d_model], got ",
-              direction.defined() ? direction.sizes() : c10::IntArrayRef{});
-  STEER_CHECK(direction.size(0) == d_model, call, ": direction has d_model=", direction.size(0),
-              " but model '", model, "' has ", d_model, " (hint: direction from another model?)");
-  STEER_CHECK(direction.is_floating_point(), call, ": direction must be floating point, got ",
-              direction.scalar_type());
-  const auto r = direction.detach().to(torch::kCPU, torch::kFloat64);
-  STEER_CHECK(torch::isfinite(r).all().item<bool>(), call,
-              ": direction has NaN or infinite entries");
-  const auto norm = r.norm().item<double>();
-  STEER_CHECK(norm > 0, call, ": direction is zero; there is nothing to project out "
-              "(hint: a mean difference of two identical prompt sets?)");
-  return r / norm;
-}
-
-}  // namespace detail
-
-/// Directional ablation at every layer and position, as hooks: steer::Ablate(direction) at
-/// resid_pre, attn_out and mlp_out of every layer (Arditi et al. 2024). The embedding output
-/// (resid_pre.0) and every attention and MLP output lose their component along the direction,
-/// so the residual stream never carries it; the resid_pre hooks of later layers then remove
-/// only rounding error. orthogonalize() makes the same model in its weights. The hooks stay
-/// attached while the handles live.
-/// Example:
-/// ```
-/// auto ablation = steer::ablate_direction(model, refusal);   // 3 * n_layers hooks
-/// auto logits = model.logits(ids);                           // ablated
-/// ablation.clear();                                          // detached
-/// ```
-inline std::vector<HookHandle<Ablate>> ablate_direction(const Model& model,
-                                                        const torch::Tensor& direction) {
-  const Ablate action(
-      detail::unit_direction("ablate_direction", direction, model.d_model(), detail::model_name(model)));
-  std::vector<HookHandle<Ablate>> handles;
-  for (int64_t layer = 0; layer < model.n_layers(); ++layer) {
-    for (auto site : {Site::resid_pre, Site::attn_out, Site::mlp_out}) {
-      handles.push_back(hook(model, HookPoint(site, layer), action, Positions::all()));
-    }
-  }
-  return handles;
-}
 
 /// Options of orthogonalize.
 /// Example: `OrthogonalizeOptions().overwrite(true).metadata({{"layer", "12"}})`
