@@ -88,7 +88,7 @@ TEST(Apply, SiteComesFromTheVectorUnlessGiven) {
 TEST(Apply, LayerRangeTakesTheVectorsLayersWithinIt) {
   const auto& model = llama();  // 3 layers
   const auto v = random_vector(model, {0, 2}, 3);
-  EXPECT_EQ(steer::apply(model, v, ApplyOptions().layer_range(LayerRange{1, -1})).layers(),
+  EXPECT_EQ(steer::apply(model, v, ApplyOptions().layer_range({1, -1})).layers(),
             (std::vector<int64_t>{2}));
   EXPECT_EQ(steer::apply(model, v, ApplyOptions().layer_range(LayerRange{})).layers(),
             (std::vector<int64_t>{0, 2}));

@@ -269,6 +269,45 @@ TEST(Cli, AppliesAPythonControlVectorAtResidPostOfItsLayers) {
   EXPECT_EQ(ids_of(ablated["tokens"]), library_generate(8).ids);
 }
 
+// --normalize and --ablate-direction F[:LAYER] equal steer::apply and steer::ablate_direction.
+TEST(Cli, NormalizeAndAblateDirectionEqualTheLibrary) {
+  const auto file = fixture_dir() + "/cli/python-576.gguf";
+  const auto vector = steer::io::read_steering_vector(file);
+  const auto run = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = {"generate", "--model", default_model_dir(), "--prompt",
+                                     kPrompt, "--max-new-tokens", "8", "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Json::parse(steer_ok(args));
+  };
+  const auto unsteered = library_generate(8).ids;
+
+  const auto unit = run({"--vector", file + ":3", "--normalize", "unit", "--layers", "2-5"});
+  EXPECT_EQ(unit["vectors"][0]["normalize"], "unit");
+  EXPECT_NEAR(unit["vectors"][0]["normalized_norms"]["4"].get<double>(), 1.0, 1e-6);
+  {
+    auto group = steer::apply(model(), vector,
+                              steer::ApplyOptions().coefficient(3).layer_range({2, 5}).normalization(
+                                  steer::Normalization::unit));
+    EXPECT_EQ(ids_of(unit["tokens"]), library_generate(8).ids);
+  }
+  EXPECT_NE(ids_of(unit["tokens"]), unsteered);
+
+  // Arditi et al.'s ablation of the file's direction.4 at every layer; then at layers 0-9 only.
+  const auto everywhere = run({"--ablate-direction", file + ":4"});
+  EXPECT_EQ(everywhere["ablated_directions"][0]["direction_layer"], 4);
+  EXPECT_EQ(everywhere["ablated_directions"][0]["layers"].size(), 30u);
+  const auto some = run({"--ablate-direction", file + ":4", "--layers", "0-9"});
+  {
+    auto group = steer::ablate_direction(model(), vector, 4);
+    EXPECT_EQ(ids_of(everywhere["tokens"]), library_generate(8).ids);
+  }
+  {
+    auto group = steer::ablate_direction(model(), vector, 4, steer::LayerRange{0, 9});
+    EXPECT_EQ(ids_of(some["tokens"]), library_generate(8).ids);
+  }
+  EXPECT_NE(ids_of(everywhere["tokens"]), unsteered);
+}
+
 // An error the tool must report: its exit status, the start of its one stderr line and a
 // fragment of it.
 struct ErrorCase {
@@ -313,7 +352,7 @@ TEST(Cli, UsageErrorsExitTwoAndNameTheOption) {
   };
   const std::vector<ErrorCase> cases = {
       {with(generate, {"--prompt", "x", "--bogus"}), 2, "steer generate: error: ",
-       "unknown option --bogus; this program takes: --ablate --chat --device"},
+       "unknown option --bogus; this program takes: --ablate --ablate-direction --chat --device"},
       {{"generate", "--modle", model_dir, "--prompt", "x"}, 2, "steer generate: error: ",
        "unknown option --modle (did you mean --model?)"},
       {with(generate, {"--prompt", "x", "--max-new-tokns", "3"}), 2, "steer generate: error: ",
@@ -354,6 +393,10 @@ TEST(Cli, UsageErrorsExitTwoAndNameTheOption) {
        "steer generate: error: ", "--vector: scale 'nan' of '" + vector + "' is not a finite number"},
       {with(generate, {"--prompt", "x", "--vector", vector + ":4x"}), 2,
        "steer generate: error: ", "--vector: scale '4x' of '" + vector + "' is not a number"},
+      {with(generate, {"--prompt", "x", "--normalize", "sideways"}), 2, "steer generate: error: ",
+       "--normalize: unknown normalization 'sideways'; expected none, unit, typical or recorded"},
+      {with(generate, {"--prompt", "x", "--ablate-direction", vector + ":x"}), 2,
+       "steer generate: error: ", "--ablate-direction: layer 'x' of '" + vector + "' is not a number"},
       {with(generate, {"--prompt", "x", "--layers", "4..6"}), 2, "steer generate: error: ",
        "--layers: '4..6' is not a layer list; expected all, A-B (inclusive)"},
       {{"extract", "--model", model_dir, "--pairs", pairs, "--site", "resid_middle", "--out",
@@ -423,6 +466,13 @@ TEST(Cli, RuntimeErrorsExitOneAndNameTheFile) {
       {with({"--vector", narrow}), 1, start,
        "has d_model=7 but model 'smollm2-135m-instruct' has d_model=576"},
       {with({"--layers", "40"}), 1, start, "--layers: '40' names layer 40, out of range"},
+      {with({"--ablate-direction", missing + ":4"}), 1, start,
+       "read_steering_vector: cannot open '" + missing + "'"},
+      {with({"--ablate-direction", copy_of_control_vector(scratch("several.gguf"))}), 1, start,
+       "--ablate-direction " + scratch("several.gguf") + ": ablate_direction: the vector has 2 "
+       "directions (layers 4, 10); say which one to ablate (e.g. FILE:4)"},
+      {with({"--ablate-direction", scratch("several.gguf") + ":31"}), 1, start,
+       "ablate_direction: the vector has no direction for layer 31"},
       {with({"--vector", missing + ":2"}), 1, start,
        "read_steering_vector: cannot open '" + missing + "'"},
       {with({"--vector", empty}), 1, start,

@@ -90,8 +90,6 @@ struct ApplyOptions {
   /// The layers to steer; each must have a direction in the vector. Default: empty, every
   /// layer of the vector (or those in layer_range).
   TORCH_ARG(std::vector<int64_t>, layers) = {};
-  /// Steer the vector's layers within this range (at least one). Not with layers().
-  TORCH_ARG(std::optional<LayerRange>, layer_range) = std::nullopt;
   /// The tokens steered. Default: all (as llama.cpp and repeng do).
   TORCH_ARG(Positions, positions) = Positions::all();
   /// How each direction is scaled before the coefficient. Default: none.
@@ -100,6 +98,18 @@ struct ApplyOptions {
   TORCH_ARG(std::vector<std::string>, reference_texts) = {};
   /// The site at each layer. Default: "", the site in the vector's origin.
   TORCH_ARG(std::string, site) = "";
+
+ public:
+  /// Steer the vector's layers within this range (at least one), e.g. `layer_range({10, 20})`.
+  /// Not with layers().
+  ApplyOptions& layer_range(LayerRange range) {
+    layer_range_ = range;
+    return *this;
+  }
+  const std::optional<LayerRange>& layer_range() const { return layer_range_; }
+
+ private:
+  std::optional<LayerRange> layer_range_;
 };
 
 namespace detail {
