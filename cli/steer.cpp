@@ -1,4 +1,5 @@
-// The steer command-line tool: extract, generate, record, tokenize, help (see docs/cli.md).
+// The steer command-line tool: extract, generate, record, tokenize, inspect, convert, help
+// (see docs/cli.md).
 // Every error is one line "steer <command>: error: ..." on stderr; the exit status is 2 for a
 // usage error (the command line itself is wrong) and 1 for any other error.
 
@@ -12,6 +13,7 @@
 #include "args.hpp"
 #include "extract_command.hpp"
 #include "generate_command.hpp"
+#include "inspect_command.hpp"
 #include "record_command.hpp"
 #include "tokenize_command.hpp"
 
@@ -27,6 +29,8 @@ const char* overview() {
          "  generate   generate text with steering vectors added or directions ablated\n"
          "  record     write the activations of prompts at some layers (.safetensors)\n"
          "  tokenize   print the token ids of a text\n"
+         "  inspect    print what a vector file holds (layers, norms, site, origin, model hint)\n"
+         "  convert    write a vector file in the other format (.gguf <-> .safetensors)\n"
          "  help       this text; steer help <command>: the options of a command\n"
          "\n"
          "  -h, --help this text (steer <command> -h: the options of a command)\n"
@@ -48,7 +52,9 @@ const std::vector<Command>& commands() {
       {"extract", steer::cli::run_extract, steer::cli::extract_usage},
       {"generate", steer::cli::run_generate, steer::cli::generate_usage},
       {"record", steer::cli::run_record, steer::cli::record_usage},
-      {"tokenize", steer::cli::run_tokenize, steer::cli::tokenize_usage}};
+      {"tokenize", steer::cli::run_tokenize, steer::cli::tokenize_usage},
+      {"inspect", steer::cli::run_inspect, steer::cli::inspect_usage},
+      {"convert", steer::cli::run_convert, steer::cli::convert_usage}};
   return all;
 }
 
@@ -63,7 +69,7 @@ const Command& find_command(const std::string& name) {
   throw steer::cli::UsageError(
       "unknown command '" + name + "'" +
       (near ? " (did you mean " + *near + "?)"
-            : "; expected extract, generate, record, tokenize or help (see 'steer --help')"));
+            : "; expected extract, generate, record, tokenize, inspect, convert or help (see 'steer --help')"));
 }
 
 // A LibTorch error as one steer::Error line (its first line, without the C++ backtrace).
@@ -101,7 +107,7 @@ int main(int argc, char** argv) {
   const Command* found = nullptr;
   const int status = steer::cli::run_main("steer", [&] {
     steer::cli::usage_check(!command.empty(), "no command given; expected extract, generate, "
-                            "record, tokenize or help (see 'steer --help')");
+                            "record, tokenize, inspect, convert or help (see 'steer --help')");
     found = &find_command(command);
     return 0;
   });

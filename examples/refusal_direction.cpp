@@ -390,10 +390,11 @@ int run(int argc, char** argv) {
                                 .model(steer::detail::model_name(model))
                                 .n_layers(n_layers)
                                 .site("resid_pre")
-                                .positions(steer::Positions::last_prompt(k).to_string())
+                                // The one post-instruction token the direction was read at.
+                                .positions(steer::Positions::prompt_from_end(-best.position)
+                                               .to_string())
                                 .method("mean-diff")
-                                .metadata({{"position", std::to_string(best.position)},
-                                           {"train_prompts", std::to_string(n_train)},
+                                .metadata({{"train_prompts", std::to_string(n_train)},
                                            {"experiment", "refusal_direction"}}));
     v.set(best.layer, best.direction);
     steer::io::write_steering_vector(*save_direction, v);

@@ -335,6 +335,75 @@ std::string copy_of_control_vector(const std::string& path) {
   return path;
 }
 
+// steer inspect prints the vector's origin and norms as the library reads them; steer convert
+// writes the same vector in the other format, and back to the same bytes.
+TEST(Cli, InspectAndConvertKeepEverything) {
+  steer::SteeringVector v(/*d_model=*/576, steer::VectorOrigin()
+                                               .model("smollm2-135m-instruct")
+                                               .n_layers(30)
+                                               .site("resid_pre")
+                                               .positions("-6:")
+                                               .method("mean-diff")
+                                               .activation_norms({{3, 12.5}, {7, 40.25}})
+                                               .metadata({{"experiment", "refusal"}}));
+  torch::manual_seed(3);
+  v.set(3, torch::randn({576}));
+  v.set(7, torch::randn({576}));
+  const auto original = scratch("v.safetensors");
+  steer::io::write_steering_vector(original, v);
+
+  const auto j = Json::parse(steer_ok({"inspect", original, "--json"}));
+  EXPECT_EQ(j["format"], "safetensors");
+  EXPECT_EQ(j["model"], "smollm2-135m-instruct");
+  EXPECT_EQ(j["n_layers"], 30);
+  EXPECT_EQ(j["d_model"], 576);
+  EXPECT_EQ(j["site"], "resid_pre");
+  EXPECT_EQ(j["positions"], "-6:");
+  EXPECT_EQ(j["method"], "mean-diff");
+  EXPECT_EQ(j["metadata"]["experiment"], "refusal");
+  ASSERT_EQ(j["layers"].size(), 2u);
+  EXPECT_EQ(j["layers"][1]["layer"], 7);
+  EXPECT_EQ(j["layers"][1]["norm"].get<double>(), v.norms().at(7));
+  EXPECT_EQ(j["layers"][1]["activation_norm"].get<double>(), 40.25);
+  const auto text = steer_ok({"inspect", original});
+  EXPECT_NE(text.find("site       resid_pre\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("metadata   experiment = refusal\n"), std::string::npos) << text;
+
+  // A resid_pre vector as .gguf: llama.cpp would add it at resid_post, so only when asked.
+  const auto gguf = scratch("v.gguf");
+  expect_error({{"convert", original, gguf}, 1, "steer convert: error: ",
+                "the vector was read at hook point 'resid_pre' but llama.cpp adds direction.N"});
+  EXPECT_NE(steer_ok({"convert", original, gguf, "--allow-other-sites"}).find("wrote " + gguf),
+            std::string::npos);
+  const auto back = steer::io::read_steering_vector(gguf);
+  EXPECT_TRUE(torch::equal(back.at(3), v.at(3)));
+  EXPECT_TRUE(torch::equal(back.at(7), v.at(7)));
+  EXPECT_EQ(back.origin().site(), "resid_pre");
+  EXPECT_EQ(back.origin().activation_norms(), v.origin().activation_norms());
+  EXPECT_EQ(back.origin().metadata(), v.origin().metadata());
+  EXPECT_EQ(Json::parse(steer_ok({"inspect", gguf, "--json"}))["gguf_architecture"],
+            "controlvector");
+  const auto again = scratch("again.safetensors");
+  steer_ok({"convert", gguf, again});
+  EXPECT_EQ(read_bytes(again), read_bytes(original)) << "safetensors -> gguf -> safetensors";
+
+  // A control vector written by the Python gguf package: its layers and norms.
+  const auto python = Json::parse(steer_ok({"inspect", fixture_dir() + "/cli/python-576.gguf",
+                                            "--json"}));
+  const auto reference = Json::parse(read_bytes(fixture_dir() + "/cli/python-576.json"));
+  EXPECT_EQ(python["format"], "gguf");
+  EXPECT_EQ(python["site"], "resid_post");
+  ASSERT_EQ(python["layers"].size(), 2u);
+  for (const auto& entry : python["layers"]) {
+    const auto values = reference["directions"][std::to_string(entry["layer"].get<int>())];
+    const double expected =
+        torch::tensor(values.get<std::vector<float>>()).to(torch::kFloat64).norm().item<double>();
+    EXPECT_DOUBLE_EQ(entry["norm"].get<double>(), expected);
+  }
+  expect_error({{"inspect", scratch("missing.gguf")}, 1, "steer inspect: error: ",
+                "read_steering_vector: cannot open"});
+}
+
 // Mistakes in the command line itself: exit status 2 (as getopt and argparse programs), one
 // line that names the option, what it got and what it expects; nothing is loaded.
 TEST(Cli, UsageErrorsExitTwoAndNameTheOption) {
@@ -415,10 +484,19 @@ TEST(Cli, UsageErrorsExitTwoAndNameTheOption) {
        "ending in .safetensors"},
       {{"tokenize", "--model", model_dir}, 2, "steer tokenize: error: ",
        "give the text: --text TEXT, or -f/--text-file FILE ('-' for stdin)"},
-      {{}, 2, "steer: error: ", "no command given; expected extract, generate, record, tokenize "
-       "or help"},
-      {{"frobnicate"}, 2, "steer: error: ",
-       "unknown command 'frobnicate'; expected extract, generate, record, tokenize or help"},
+      {{}, 2, "steer: error: ", "no command given; expected extract, generate, record, tokenize, "
+       "inspect, convert or help"},
+      {{"frobnicate"}, 2, "steer: error: ", "unknown command 'frobnicate'; expected extract, "
+       "generate, record, tokenize, inspect, convert or help"},
+      {{"inspect"}, 2, "steer inspect: error: ", "give the vector file to inspect"},
+      {{"inspect", vector, vector}, 2, "steer inspect: error: ", "give one vector file, got 2"},
+      {{"convert", vector}, 2, "steer convert: error: ",
+       "give the input and the output file (steer convert IN OUT), got 1 file"},
+      {{"convert", vector, "v.txt"}, 2, "steer convert: error: ",
+       "cannot tell the format of 'v.txt' (expected a name ending in .gguf or .safetensors)"},
+      {{"convert", vector, vector}, 2, "steer convert: error: ", "IN and OUT are the same file"},
+      {{"convert", vector, "v.safetensors", "--allow-layer-zero"}, 2, "steer convert: error: ",
+       "--allow-other-sites and --allow-layer-zero are about .gguf files"},
       {{"genrate", "--model", model_dir}, 2, "steer: error: ",
        "unknown command 'genrate' (did you mean generate?)"},
       {{"help", "bogus"}, 2, "steer help: error: ", "unknown command 'bogus'"},

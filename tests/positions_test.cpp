@@ -103,14 +103,15 @@ TEST(Positions, OutsideTheSequenceInFullRecompute) {
 }
 
 TEST(Positions, SpecStringsRoundTrip) {
-  for (const std::string spec : {"all", "last", "prompt", "generated", "3:", "1:4", "-5:", "7",
-                                 "0,3,7"}) {
+  for (const std::string spec : {"all", "last", "prompt", "generated", "3:", "1:4", "-5:", "-3",
+                                 "7", "0,3,7"}) {
     EXPECT_EQ(Positions::parse(spec).to_string(), spec);
   }
   EXPECT_EQ(Positions::parse("1:4").kind(), Positions::Kind::range);
   EXPECT_EQ(Positions::parse("-2:").kind(), Positions::Kind::last_prompt);
+  EXPECT_EQ(Positions::parse("-2").kind(), Positions::Kind::prompt_from_end);
   EXPECT_EQ(Positions::range(1, 4).to_string(), "1:4");
-  for (const std::string bad : {"", "first", "4:2", "-0:", "-3:5", "1,,2", "a:", "1:x", "-1"}) {
+  for (const std::string bad : {"", "first", "4:2", "-0:", "-3:5", "1,,2", "a:", "1:x", "-0", "-x", "-1,2"}) {
     SCOPED_TRACE(bad);
     EXPECT_STEER_ERROR(Positions::parse(bad), "Positions::parse: '" + bad + "'",
                        "expected all, last, prompt, generated, K: (from K)");
@@ -124,6 +125,23 @@ TEST(Positions, LastPromptSelectsTheTailOfEachPrompt) {
   const CallLayout full(mask, 0, 5, /*prompt_columns=*/4, /*longest=*/5, true, true);
   EXPECT_TRUE(torch::equal(Positions::last_prompt(3).select(full, "t"),
                            torch::tensor({{0, 1, 1, 1, 0}, {0, 0, 1, 1, 0}}, torch::kBool)));
+}
+
+TEST(Positions, PromptFromEndSelectsOneTokenOfEachPrompt) {
+  // The same two sequences: -1 is the last prompt token of each, -2 the one before it, and -3
+  // is position 1 of the first prompt and nothing of the second (2 tokens long).
+  const auto mask = torch::tensor({{1, 1, 1, 1, 1}, {0, 0, 1, 1, 1}}, torch::kInt64);
+  const CallLayout full(mask, 0, 5, /*prompt_columns=*/4, /*longest=*/5, true, true);
+  EXPECT_TRUE(torch::equal(Positions::prompt_from_end(1).select(full, "t"),
+                           torch::tensor({{0, 0, 0, 1, 0}, {0, 0, 0, 1, 0}}, torch::kBool)));
+  EXPECT_TRUE(torch::equal(Positions::parse("-2").select(full, "t"),
+                           torch::tensor({{0, 0, 1, 0, 0}, {0, 0, 1, 0, 0}}, torch::kBool)));
+  EXPECT_TRUE(torch::equal(Positions::prompt_from_end(3).select(full, "t"),
+                           torch::tensor({{0, 1, 0, 0, 0}, {0, 0, 0, 0, 0}}, torch::kBool)));
+  // A decode step (one column, past the prompt) selects nothing.
+  const CallLayout step(mask, 4, 1, /*prompt_columns=*/4, /*longest=*/5, false, true);
+  EXPECT_FALSE(Positions::prompt_from_end(1).select(step, "t").any().item<bool>());
+  EXPECT_STEER_ERROR(Positions::prompt_from_end(0), "expected n >= 1 (1 = the last prompt token)");
 }
 
 }  // namespace

@@ -32,12 +32,12 @@ namespace steer {
 /// refusal direction: the tokens after the instruction, e.g. the chat template's assistant header).
 /// Every selection has a spec string (Positions::parse, to_string), for files and the command line:
 ///   all | last | prompt | generated | K: (from K) | A:B (A to B-1) | -N: (last N prompt tokens)
-///   | I,J,... (explicit)
+///   | -N (the N-th prompt token from the end, -1 the last) | I,J,... (explicit)
 /// Example: `Positions::range(2, 5)` (positions 2, 3, 4), `Positions::from(10)`,
 /// `Positions::at({0, 3})`, `Positions::last()`, `Positions::parse("-5:")`.
 class Positions {
  public:
-  enum class Kind { all, last, at, range, from, prompt, generated, last_prompt };
+  enum class Kind { all, last, at, range, from, prompt, generated, last_prompt, prompt_from_end };
 
   static Positions all() { return Positions(Kind::all); }
   static Positions last() { return Positions(Kind::last); }
@@ -80,6 +80,16 @@ class Positions {
     p.begin_ = n;
     return p;
   }
+  /// The n-th prompt token counted from the end of each prompt: 1 is the last prompt token, 3
+  /// the third from last (Python's index -3; where Arditi et al. name a candidate position).
+  /// Selects nothing in a prompt shorter than n.
+  static Positions prompt_from_end(int64_t n) {
+    STEER_CHECK(n >= 1, "Positions::prompt_from_end: expected n >= 1 (1 = the last prompt "
+                "token), got ", n);
+    Positions p(Kind::prompt_from_end);
+    p.begin_ = n;
+    return p;
+  }
   /// Parses a spec string (see the class comment); throws steer::Error naming the forms.
   static Positions parse(const std::string& spec);
 
@@ -104,6 +114,7 @@ class Positions {
       case Kind::from: return detail::concat(begin_, ":");
       case Kind::range: return detail::concat(begin_, ":", end_);
       case Kind::last_prompt: return detail::concat("-", begin_, ":");
+      case Kind::prompt_from_end: return detail::concat("-", begin_);
       case Kind::at: {
         std::string s;
         for (size_t i = 0; i < indices_.size(); ++i) s += (i ? "," : "") + std::to_string(indices_[i]);
@@ -155,6 +166,9 @@ class Positions {
         return (layout.positions() >= 0) & (layout.positions() >= end - begin_) &
                (layout.positions() < end);
       }
+      case Kind::prompt_from_end:
+        return (layout.positions() >= 0) &
+               (layout.positions() == layout.prompt_tokens().unsqueeze(1) - begin_);
     }
     return {};
   }
@@ -174,7 +188,7 @@ class Positions {
 
   Kind kind_;
   std::vector<int64_t> indices_;
-  int64_t begin_ = 0;  // also n of last_prompt
+  int64_t begin_ = 0;  // also n of last_prompt and prompt_from_end
   int64_t end_ = 0;
 };
 
@@ -192,7 +206,8 @@ inline Positions Positions::parse(const std::string& spec) {
   const auto fail = [&](const std::string& why) {
     return Error(detail::concat("Positions::parse: '", spec, "' ", why, "; expected all, last, "
                                 "prompt, generated, K: (from K), A:B (A to B-1), -N: (last N "
-                                "prompt tokens) or I,J,... (explicit positions, from 0)"));
+                                "prompt tokens), -N (the N-th prompt token from the end) or "
+                                "I,J,... (explicit positions, from 0)"));
   };
   if (spec == "all") return all();
   if (spec == "last") return last();
@@ -213,6 +228,11 @@ inline Positions Positions::parse(const std::string& spec) {
     const auto end = detail::parse_count(tail);
     if (!end || *end <= *begin) throw fail("is not a valid range A:B with A < B");
     return range(*begin, *end);
+  }
+  if (!spec.empty() && spec[0] == '-') {
+    const auto n = detail::parse_count(spec.substr(1));
+    if (!n || *n == 0) throw fail("is not a valid -N (N >= 1; -1 is the last prompt token)");
+    return prompt_from_end(*n);
   }
   std::vector<int64_t> indices;
   size_t start = 0;
