@@ -287,14 +287,18 @@ TEST(tokenizer, ChatFormatErrorsNameTheRule) {
             "apply_chat_template: chat format 'phi3' knows the roles system, user and assistant, "
             "not 'tool'");
   // The export tool refuses templates steer cannot write (fixture: tools/chat_formats.py).
-  ASSERT_EQ(data["refused"].size(), 2u);
-  EXPECT_NE(data["refused"][0]["error"].get<std::string>().find(
-                "the chat template looks like steer's 'llama3' format but writes a "
-                "user/assistant/user conversation differently"),
-            std::string::npos)
-      << data["refused"][0].dump();
-  EXPECT_EQ(data["refused"][1]["error"].get<std::string>().rfind("unknown chat template", 0), 0u)
-      << data["refused"][1].dump();
+  ASSERT_EQ(data["refused"].size(), 3u);
+  for (int k : {0, 1}) {
+    const std::string format = k == 0 ? "llama3" : "mistral";
+    EXPECT_NE(data["refused"][k]["error"].get<std::string>().find(
+                  "the chat template looks like steer's '" + format +
+                  "' format but writes a user/assistant/user conversation differently: at "
+                  "character "),
+              std::string::npos)
+        << data["refused"][k].dump();
+  }
+  EXPECT_EQ(data["refused"][2]["error"].get<std::string>().rfind("unknown chat template", 0), 0u)
+      << data["refused"][2].dump();
   auto copy = tok;
   EXPECT_EQ(error_of([&] { copy.set_chat_template(steer::ChatTemplateOptions(steer::ChatFormat::phi3)); }),
             "Tokenizer::set_chat_template: chat format 'phi3' needs the added token '<|user|>' but '" +
