@@ -134,6 +134,10 @@ TEST(tokenizer, UnknownCharactersMatchHuggingFace) {
 
 TEST(tokenizer, Qwen2StyleNfcMatchesHuggingFace) { check_reference("qwen2", /*round_trip=*/false); }
 
+TEST(tokenizer, NormalizerAndDecoderChainMatchesHuggingFace) {
+  check_reference("normalizers", /*round_trip=*/false);
+}
+
 // Every assigned code point (of the Unicode version of steer's tables), one per line, through
 // steer's NFC and NFD against tokenizers' normalizers.
 TEST(tokenizer, NfcAndNfdMatchHuggingFaceOnEveryCodePoint) {
