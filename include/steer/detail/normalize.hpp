@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <iterator>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "steer/detail/unicode.hpp"
@@ -27,10 +28,10 @@ inline uint8_t combining_class(char32_t cp) {
 }
 
 // Hangul syllables are composed arithmetically (Unicode 3.12).
-constexpr char32_t kHangulS = 0xAC00, kHangulL = 0x1100, kHangulV = 0x1161, kHangulT = 0x11A7;
-constexpr char32_t kHangulLCount = 19, kHangulVCount = 21, kHangulTCount = 28;
-constexpr char32_t kHangulNCount = kHangulVCount * kHangulTCount;
-constexpr char32_t kHangulSCount = kHangulLCount * kHangulNCount;
+inline constexpr char32_t kHangulS = 0xAC00, kHangulL = 0x1100, kHangulV = 0x1161, kHangulT = 0x11A7;
+inline constexpr char32_t kHangulLCount = 19, kHangulVCount = 21, kHangulTCount = 28;
+inline constexpr char32_t kHangulNCount = kHangulVCount * kHangulTCount;
+inline constexpr char32_t kHangulSCount = kHangulLCount * kHangulNCount;
 
 /// Appends the full canonical decomposition of `cp` to `out` (not yet canonically ordered).
 inline void decompose_canonical(char32_t cp, std::vector<char32_t>& out) {
