@@ -37,7 +37,7 @@ struct ChatMessage {
 ///   generation prompt `<start_of_turn>model\n`. Gemma has no system role: a system message
 ///   goes at the start of the first user turn, followed by `\n\n` (Gemma 3's convention).
 /// - phi3: `<|{role}|>\n{content}<|end|>\n` per message; generation prompt `<|assistant|>\n`,
-///   else `<|endoftext|>` at the end (Phi-3 and Phi-3.5 mini instruct).
+///   else `<|endoftext|>` at the end (Phi-3 mini instruct).
 /// llama2, mistral and gemma need user and assistant turns to alternate, starting with the
 /// user (after the optional system message), as their templates do.
 enum class ChatFormat { chatml, llama3, llama2, mistral, gemma, phi3 };
