@@ -6,5 +6,6 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$ROOT/scripts/setup.sh"
 "$ROOT/scripts/export_default_model.sh"
+"$ROOT/scripts/fetch_gemma3_tokenizer.sh"
 "$ROOT/scripts/build.sh"
 ctest --test-dir "${STEER_BUILD_DIR:-$ROOT/build}" --output-on-failure -j "$(nproc)" "$@"

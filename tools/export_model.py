@@ -26,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import steer_modules  # noqa: E402
+from chat_formats import UnknownChatTemplate, chat_format, default_system_prompt  # noqa: E402
 
 FORMAT_VERSION = 1
 LLAMA_TYPES = {"llama", "mistral", "qwen2", "smollm"}
@@ -100,28 +101,6 @@ def build_gpt2(hf):
     layout = gpt2_layout(cfg["n_layers"])
     paths = {"embedding": "transformer.wte", "final_norm": "transformer.ln_f", "unembedding": "lm_head"}
     return module, cfg, layout, paths
-
-
-def chat_format(template) -> str:
-    if not template:
-        return "none"
-    if "<|im_start|>" in template:
-        return "chatml"
-    if "<|start_header_id|>" in template:
-        return "llama3"
-    return "none"
-
-
-def default_system_prompt(tokenizer, fmt: str):
-    """The system message the chat template inserts when a conversation has none (SmolLM2's
-    template does), found by rendering a conversation with one user message."""
-    if fmt != "chatml":
-        return None
-    text = tokenizer.apply_chat_template([{"role": "user", "content": "x"}], tokenize=False)
-    start = "<|im_start|>system\n"
-    if not text.startswith(start):
-        return None
-    return text[len(start):text.index("<|im_end|>")]
 
 
 def special_tokens(tokenizer, generation_config) -> dict:
@@ -279,6 +258,10 @@ def export(hf_dir: Path, out: Path, source: dict, traced: bool = False) -> None:
     hf = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32).eval()
     tokenizer = AutoTokenizer.from_pretrained(hf_dir)
     try:
+        fmt = chat_format(tokenizer)  # before the export's minutes: refuse unknown templates
+    except UnknownChatTemplate as error:
+        fail(str(error))
+    try:
         generation_config = GenerationConfig.from_pretrained(hf_dir)
     except OSError:
         generation_config = None
@@ -333,8 +316,8 @@ def export(hf_dir: Path, out: Path, source: dict, traced: bool = False) -> None:
         "methods": methods,
         "kv_cache_shape": ["n_layers", "batch", "n_kv_heads", "max_length", "head_dim"],
         "special_tokens": special_tokens(tokenizer, generation_config),
-        "chat_format": chat_format(template),
-        "chat_default_system_prompt": default_system_prompt(tokenizer, chat_format(template)),
+        "chat_format": fmt,
+        "chat_default_system_prompt": default_system_prompt(tokenizer, fmt),
         "chat_template": template,
         "paths": paths,
         "layers": layout,

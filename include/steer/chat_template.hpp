@@ -1,8 +1,10 @@
-// Chat formatting: the ChatML and Llama 3 conversation layouts, written out in C++ (no Jinja),
-// and ChatFormat's parser from the names a model's steer.json uses.
+// Chat formatting: the conversation layouts of the model families steer knows (ChatML, Llama 3,
+// Llama 2, Mistral, Gemma, Phi-3), written out in C++ (no Jinja), and ChatFormat's parser from
+// the names a model's steer.json uses. Layouts and sources: docs/model-directory.md.
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,21 +21,33 @@ struct ChatMessage {
   std::string content;
 };
 
-/// The conversation layouts steer writes.
+/// The conversation layouts steer writes ({x | trim}: Python's str.strip()).
 /// - chatml: `<|im_start|>{role}\n{content}<|im_end|>\n` per message; generation prompt
-///   `<|im_start|>assistant\n` (SmolLM2, Qwen2).
+///   `<|im_start|>assistant\n` (SmolLM2, Qwen2, Qwen2.5, Qwen3 without thinking).
 /// - llama3: `<|begin_of_text|>` once, then
 ///   `<|start_header_id|>{role}<|end_header_id|>\n\n{content | trim}<|eot_id|>` per message;
 ///   generation prompt `<|start_header_id|>assistant<|end_header_id|>\n\n` (Llama 3 Instruct).
-enum class ChatFormat { chatml, llama3 };
+/// - llama2: per user turn `<s>[INST] {content | trim} [/INST]`, per assistant turn
+///   ` {content | trim} </s>`; a system message goes into the first user turn as
+///   `<<SYS>>\n{system}\n<</SYS>>\n\n` (Llama 2 Chat). The layout has no generation prompt.
+/// - mistral: `<s>` once, per user turn `[INST] {content}[/INST]`, per assistant turn
+///   ` {content}</s>`; a system message goes before the last user turn's content, followed by
+///   `\n\n` (Mistral 7B Instruct v0.3). No generation prompt.
+/// - gemma: `<bos>` once, then `<start_of_turn>{user|model}\n{content | trim}<end_of_turn>\n`;
+///   generation prompt `<start_of_turn>model\n`. Gemma has no system role: a system message
+///   goes at the start of the first user turn, followed by `\n\n` (Gemma 3's convention).
+/// - phi3: `<|{role}|>\n{content}<|end|>\n` per message; generation prompt `<|assistant|>\n`,
+///   else `<|endoftext|>` at the end (Phi-3 mini instruct).
+/// llama2, mistral and gemma need user and assistant turns to alternate, starting with the
+/// user (after the optional system message), as their templates do.
+enum class ChatFormat { chatml, llama3, llama2, mistral, gemma, phi3 };
 
-/// "chatml" or "llama3" to ChatFormat; any other name throws steer::Error.
-inline ChatFormat parse_chat_format(const std::string& name) {
-  if (name == "chatml") return ChatFormat::chatml;
-  if (name == "llama3") return ChatFormat::llama3;
-  throw Error(detail::concat("parse_chat_format: unknown chat format '", name,
-                             "'; expected one of 'chatml', 'llama3' (hint: check the "
-                             "\"chat_format\" field of the model's steer.json)"));
+/// Every ChatFormat, in declaration order.
+inline const std::vector<ChatFormat>& all_chat_formats() {
+  static const std::vector<ChatFormat> formats{ChatFormat::chatml,  ChatFormat::llama3,
+                                               ChatFormat::llama2,  ChatFormat::mistral,
+                                               ChatFormat::gemma,   ChatFormat::phi3};
+  return formats;
 }
 
 /// The name parse_chat_format accepts for `format`.
@@ -43,8 +57,47 @@ inline std::string to_string(ChatFormat format) {
       return "chatml";
     case ChatFormat::llama3:
       return "llama3";
+    case ChatFormat::llama2:
+      return "llama2";
+    case ChatFormat::mistral:
+      return "mistral";
+    case ChatFormat::gemma:
+      return "gemma";
+    case ChatFormat::phi3:
+      return "phi3";
   }
   return "unknown";
+}
+
+/// A chat format's name ("chatml", "llama3", "llama2", "mistral", "gemma", "phi3") to
+/// ChatFormat; any other name throws steer::Error.
+inline ChatFormat parse_chat_format(const std::string& name) {
+  std::string known;
+  for (ChatFormat f : all_chat_formats()) {
+    if (name == to_string(f)) return f;
+    known += (known.empty() ? "'" : ", '") + to_string(f) + "'";
+  }
+  throw Error(detail::concat("parse_chat_format: unknown chat format '", name,
+                             "'; expected one of ", known, " (hint: check the \"chat_format\" "
+                             "field of the model's steer.json)"));
+}
+
+/// The added tokens a format writes, which the tokenizer must have as tokens.
+inline std::vector<std::string> chat_format_tokens(ChatFormat format) {
+  switch (format) {
+    case ChatFormat::chatml:
+      return {"<|im_start|>", "<|im_end|>"};
+    case ChatFormat::llama3:
+      return {"<|begin_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"};
+    case ChatFormat::llama2:
+    case ChatFormat::mistral:
+      return {"<s>", "</s>"};
+    case ChatFormat::gemma:
+      return {"<bos>", "<start_of_turn>", "<end_of_turn>"};
+    case ChatFormat::phi3:
+      return {"<|user|>", "<|assistant|>", "<|end|>", "<|endoftext|>"};
+  }
+  return {};
 }
 
 /// How apply_chat_template lays out a conversation: the format, and the system message that
@@ -87,6 +140,26 @@ inline std::string python_strip(const std::string& text) {
   return begin >= end ? std::string() : text.substr(begin, end - begin);
 }
 
+/// Splits off a leading system message: returns its content (if any) and the rest.
+inline std::optional<std::string> take_system(const std::vector<ChatMessage>& all,
+                                              std::vector<ChatMessage>& rest) {
+  const bool has = !all.empty() && all.front().role == "system";
+  rest.assign(all.begin() + (has ? 1 : 0), all.end());
+  return has ? std::optional<std::string>(all.front().content) : std::nullopt;
+}
+
+/// Checks that `turns` alternate user, assistant, user, ... as the llama2, mistral and gemma
+/// templates require.
+inline void check_alternating(const std::vector<ChatMessage>& turns, ChatFormat format) {
+  for (std::size_t i = 0; i < turns.size(); ++i) {
+    const char* expected = i % 2 == 0 ? "user" : "assistant";
+    STEER_CHECK(turns[i].role == expected, "apply_chat_template: chat format '", to_string(format),
+                "' needs turns that alternate user/assistant/user/... after an optional first "
+                "system message, but turn ", i, " (after the system message) has role '",
+                turns[i].role, "' where '", expected, "' was expected");
+  }
+}
+
 }  // namespace detail
 
 /// Writes `messages` as one prompt string in the layout of `options`; with
@@ -124,6 +197,66 @@ inline std::string format_chat(const std::vector<ChatMessage>& messages,
                detail::python_strip(m.content) + "<|eot_id|>";
       }
       if (add_generation_prompt) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+      break;
+    case ChatFormat::llama2: {
+      std::vector<ChatMessage> turns;
+      const std::optional<std::string> system = detail::take_system(all, turns);
+      detail::check_alternating(turns, options.format());
+      STEER_CHECK(!system || !turns.empty(), "apply_chat_template: chat format 'llama2' writes "
+                  "the system message into the first user turn, but there is none");
+      for (std::size_t i = 0; i < turns.size(); ++i) {
+        std::string content = turns[i].content;
+        if (i == 0 && system) content = "<<SYS>>\n" + *system + "\n<</SYS>>\n\n" + content;
+        out += i % 2 == 0 ? "<s>[INST] " + detail::python_strip(content) + " [/INST]"
+                          : " " + detail::python_strip(content) + " </s>";
+      }
+      break;
+    }
+    case ChatFormat::mistral: {
+      std::vector<ChatMessage> turns;
+      const std::optional<std::string> system = detail::take_system(all, turns);
+      detail::check_alternating(turns, options.format());
+      // Mistral's template drops a system message when the last turn is the assistant's;
+      // steer refuses rather than drop it silently.
+      STEER_CHECK(!system || turns.size() % 2 == 1, "apply_chat_template: chat format 'mistral' "
+                  "writes the system message into the last user turn, but the conversation "
+                  "does not end with a user turn (hint: leave out the system message, or end "
+                  "with the user's turn)");
+      out += "<s>";
+      for (std::size_t i = 0; i < turns.size(); ++i) {
+        if (i % 2 == 1) {
+          out += " " + turns[i].content + "</s>";
+        } else if (i + 1 == turns.size() && system) {
+          out += "[INST] " + *system + "\n\n" + turns[i].content + "[/INST]";
+        } else {
+          out += "[INST] " + turns[i].content + "[/INST]";
+        }
+      }
+      break;
+    }
+    case ChatFormat::gemma: {
+      std::vector<ChatMessage> turns;
+      const std::optional<std::string> system = detail::take_system(all, turns);
+      detail::check_alternating(turns, options.format());
+      STEER_CHECK(!system || !turns.empty(), "apply_chat_template: chat format 'gemma' writes "
+                  "the system message into the first user turn, but there is none");
+      out += "<bos>";
+      for (std::size_t i = 0; i < turns.size(); ++i) {
+        out += std::string("<start_of_turn>") + (i % 2 == 0 ? "user" : "model") + "\n";
+        if (i == 0 && system) out += *system + "\n\n";
+        out += detail::python_strip(turns[i].content) + "<end_of_turn>\n";
+      }
+      if (add_generation_prompt) out += "<start_of_turn>model\n";
+      break;
+    }
+    case ChatFormat::phi3:
+      for (const ChatMessage& m : all) {
+        STEER_CHECK(m.role == "system" || m.role == "user" || m.role == "assistant",
+                    "apply_chat_template: chat format 'phi3' knows the roles system, user and "
+                    "assistant, not '", m.role, "'");
+        out += "<|" + m.role + "|>\n" + m.content + "<|end|>\n";
+      }
+      out += add_generation_prompt ? "<|assistant|>\n" : "<|endoftext|>";
       break;
   }
   return out;

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "steer/chat_template.hpp"
 #include "steer/error.hpp"
 
 namespace steer {
@@ -48,7 +49,7 @@ struct ModelConfig {
   /// false for traced exports and for modules loaded without steer.json.
   bool kv_cache = true;
   std::string tokenizer_file;  ///< relative to the model directory, "tokenizer.json"
-  std::string chat_format;     ///< "chatml", "llama3" or "none"
+  std::string chat_format;     ///< a ChatFormat's name (chat_template.hpp) or "none"
   std::string chat_template;   ///< the Hugging Face Jinja template, for reference
   /// The system message the template inserts when a conversation has none ("" if none).
   std::string chat_default_system_prompt;
@@ -141,9 +142,16 @@ inline ModelConfig ModelConfig::from_json(const nlohmann::json& json, const std:
     c.kv_cache = methods.contains("forward_cached");
   }
   c.chat_format = require_field<std::string>(json, "chat_format", path);
-  STEER_CHECK(c.chat_format == "none" || c.chat_format == "chatml" || c.chat_format == "llama3",
-              "ModelConfig: ", path, " has chat_format '", c.chat_format,
-              "'; steer knows 'chatml', 'llama3' and 'none'");
+  if (c.chat_format != "none") {
+    try {
+      parse_chat_format(c.chat_format);
+    } catch (const Error&) {
+      std::string known;
+      for (ChatFormat f : all_chat_formats()) known += "'" + to_string(f) + "', ";
+      throw Error(detail::concat("ModelConfig: ", path, " has chat_format '", c.chat_format,
+                                 "'; steer knows ", known, "and 'none'"));
+    }
+  }
   if (json.contains("chat_template") && json.at("chat_template").is_string()) {
     c.chat_template = json.at("chat_template").get<std::string>();
   }
