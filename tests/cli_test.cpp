@@ -747,3 +747,32 @@ TEST(Cli, PromptFileErrors) {
   };
   for (const auto& c : cases) expect_error(c);
 }
+
+// steer extract --streaming is steer::extract with ExtractOptions::streaming: the same vector,
+// bit for bit (one code path), and no accuracy (null), which needs every row.
+TEST(Cli, ExtractStreamingEqualsTheLibrary) {
+  const auto out = scratch("streamed.safetensors");
+  const auto summary = Json::parse(
+      steer_ok({"extract", "--model", default_model_dir(), "--pairs", pairs_file(), "--layers",
+                "3-4", "--method", "pca-diff", "--streaming", "--out", out, "--json", "--quiet"}));
+  const auto expected = steer::extract(model(), kPairs,
+                                       steer::ExtractOptions(steer::Method::pca_diff)
+                                           .read(ReadOptions().layers({3, 4}))
+                                           .streaming(true));
+  const auto written = steer::io::read_steering_vector(out);
+  ASSERT_EQ(written.layers(), expected.vector.layers());
+  for (const auto layer : written.layers()) {
+    EXPECT_EQ(max_abs_diff(written.at(layer), expected.vector.at(layer)), 0.0) << layer;
+  }
+  EXPECT_EQ(summary["streaming"], true);
+  for (const auto& entry : summary["layers"]) {
+    EXPECT_EQ(entry["accuracy"], nullptr);
+    EXPECT_EQ(entry["explained_variance_ratio"].get<double>(),
+              expected.explained_variance_ratio.at(entry["layer"].get<int64_t>()));
+  }
+  expect_error({{"extract", "--model", default_model_dir(), "--pairs", pairs_file(), "--method",
+                 "logistic", "--streaming", "--out", out},
+                2, "steer extract: error: ",
+                "--streaming keeps the statistics of mean-diff, pca-diff and pca-center, but "
+                "--method logistic needs every row"});
+}
