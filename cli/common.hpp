@@ -5,6 +5,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -123,13 +126,45 @@ inline std::string layer_ranges(const std::vector<int64_t>& layers) {
   return out;
 }
 
-/// Prints "<program>: read 16/64 prompts" on stderr after each batch: on one rewritten line
-/// when stderr is a terminal, one line per batch otherwise.
-inline ProgressCallback progress_printer(std::string program) {
+/// "12 s", "3 min 20 s", "2 h 05 min": a duration for a progress line.
+inline std::string duration_text(double seconds) {
+  const auto s = static_cast<int64_t>(std::llround(std::max(seconds, 0.0)));
+  char text[48];
+  if (s < 60) std::snprintf(text, sizeof text, "%lld s", static_cast<long long>(s));
+  else if (s < 3600) std::snprintf(text, sizeof text, "%lld min %02lld s",
+                                   static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  else std::snprintf(text, sizeof text, "%lld h %02lld min", static_cast<long long>(s / 3600),
+                     static_cast<long long>(s % 3600 / 60));
+  return text;
+}
+
+/// The progress line after `done` of `total` prompts, `seconds` after the start:
+/// "steer generate: generated 16/64 prompts, 2.1 prompts/s, ETA 23 s" (ETA: the prompts left
+/// at the rate so far; the last line gives the time taken instead).
+inline std::string progress_text(const std::string& program, const std::string& verb,
+                                 int64_t done, int64_t total, double seconds) {
+  const double rate = seconds > 0 ? static_cast<double>(done) / seconds : 0.0;
+  char rate_text[32];
+  std::snprintf(rate_text, sizeof rate_text, "%.*f", rate < 10 ? 2 : 1, rate);
+  std::string line = program + ": " + verb + " " + std::to_string(done) + "/" +
+                     std::to_string(total) + " prompts, " + rate_text + " prompts/s";
+  if (done >= total) return line + ", took " + duration_text(seconds);
+  if (rate > 0) line += ", ETA " + duration_text(static_cast<double>(total - done) / rate);
+  return line;
+}
+
+/// Prints progress_text on stderr after each batch, timed from this call: on one rewritten
+/// line when stderr is a terminal, one line per batch otherwise (a log of a long run shows how
+/// far it got). `verb`: what was done to the prompts ("read", "generated").
+inline ProgressCallback progress_printer(std::string program, std::string verb = "read") {
   const bool terminal = isatty(fileno(stderr)) != 0;
-  return [program = std::move(program), terminal](int64_t done, int64_t total) {
-    std::cerr << (terminal ? "\r" : "") << program << ": read " << done << "/" << total
-              << " prompts" << (terminal && done < total ? "" : "\n") << std::flush;
+  const auto start = std::chrono::steady_clock::now();
+  return [program = std::move(program), verb = std::move(verb), terminal, start](int64_t done,
+                                                                               int64_t total) {
+    const std::chrono::duration<double> elapsed = std::chrono::steady_clock::now() - start;
+    std::cerr << (terminal ? "\r\033[K" : "")
+              << progress_text(program, verb, done, total, elapsed.count())
+              << (terminal && done < total ? "" : "\n") << std::flush;
   };
 }
 

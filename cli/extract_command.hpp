@@ -40,6 +40,9 @@ inline std::string extract_usage() {
              "                      norm of each layer, so a coefficient counts typical norms)\n"
              "  --chat              wrap each prompt in the model's chat template\n"
              "  --batch-size N      prompts per forward pass (default 8)\n"
+             "  --streaming         keep only the statistics of the method (mean-diff: two\n"
+             "                      means; pca-diff, pca-center: a d_model x d_model moment), not\n"
+             "                      every row: memory does not grow with the prompts; no accuracy\n"
              "  --out FILE          .gguf (llama.cpp control vector) or .safetensors\n"
              "  --allow-layer-zero  keep layer 0 in a .gguf (llama.cpp refuses such files; "
              "without\n"
@@ -70,6 +73,7 @@ inline int run_extract(int argc, char** argv) {
   const auto normalize = args.value("normalize", "none");
   const bool chat = args.flag("chat");
   const auto batch_size = args.integer("batch-size", 8);
+  const bool streaming = args.flag("streaming");
   const auto out = args.required("out");
   const bool allow_layer_zero = args.flag("allow-layer-zero");
   const bool allow_other_sites = args.flag("allow-other-sites");
@@ -97,6 +101,10 @@ inline int run_extract(int argc, char** argv) {
               "--normalize: unknown normalization '", normalize,
               "'; expected none, unit or activations");
   usage_check(batch_size >= 1, "--batch-size must be >= 1, got ", batch_size);
+  usage_check(!streaming || method == Method::mean_diff || method == Method::pca_diff ||
+                  method == Method::pca_center,
+              "--streaming keeps the statistics of mean-diff, pca-diff and pca-center, but "
+              "--method ", method_name(method), " needs every row (hint: drop --streaming)");
   check_layers_syntax(layers_spec);
   const bool gguf = ends_with(out, ".gguf");
   usage_check(gguf || ends_with(out, ".safetensors"), "--out: cannot tell the format of '", out,
@@ -128,7 +136,13 @@ inline int run_extract(int argc, char** argv) {
                   .batch_size(batch_size)
                   .chat(chat);
   if (!quiet) read.progress(progress_printer(program));
-  const auto extraction = extract(model, positive, negative, ExtractOptions(method).read(read));
+  const auto extraction =
+      extract(model, positive, negative, ExtractOptions(method).read(read).streaming(streaming));
+  // Streaming computes no accuracy (it would project every row on the final direction).
+  const auto accuracy = [&](int64_t layer) {
+    const auto found = extraction.accuracy.find(layer);
+    return found == extraction.accuracy.end() ? Json(nullptr) : Json(found->second);
+  };
 
   auto vector = extraction.vector;
   if (normalize == "unit") vector = vector.normalized();
@@ -161,7 +175,7 @@ inline int run_extract(int argc, char** argv) {
     for (const auto& [layer, norm] : norms) {
       Json entry = {{"layer", layer},
                     {"norm", norm},
-                    {"accuracy", extraction.accuracy.at(layer)},
+                    {"accuracy", accuracy(layer)},
                     {"activation_norm", activation_norms.at(layer)}};
       if (pca) entry["explained_variance_ratio"] = extraction.explained_variance_ratio.at(layer);
       layers_json.push_back(entry);
@@ -175,6 +189,7 @@ inline int run_extract(int argc, char** argv) {
                     {"method", method_name(method)},
                     {"normalize", normalize},
                     {"chat", chat},
+                    {"streaming", streaming},
                     {"positive_prompts", positive.size()},
                     {"negative_prompts", negative.size()},
                     {"dropped_layers", dropped},
@@ -188,8 +203,10 @@ inline int run_extract(int argc, char** argv) {
   std::cout << "layer        norm  accuracy  activation_norm" << (pca ? "  explained" : "") << "\n";
   for (const auto& [layer, norm] : norms) {
     std::cout << std::setw(5) << layer << std::fixed << std::setprecision(3) << std::setw(12)
-              << norm << std::setw(10) << extraction.accuracy.at(layer) << std::setw(17)
-              << activation_norms.at(layer);
+              << norm << std::setw(10);
+    if (streaming) std::cout << "-";
+    else std::cout << extraction.accuracy.at(layer);
+    std::cout << std::setw(17) << activation_norms.at(layer);
     if (pca) std::cout << std::setw(11) << extraction.explained_variance_ratio.at(layer);
     std::cout << "\n";
   }

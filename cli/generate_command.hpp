@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <optional>
@@ -19,15 +20,17 @@
 
 #include "args.hpp"
 #include "common.hpp"
+#include "prompt_batches.hpp"
 
 namespace steer::cli {
 
 inline std::string generate_usage() {
   return std::string(
-             "usage: steer generate --model DIR (--prompt TEXT | -f FILE) [--vector F[:SCALE]]...\n"
-             "                      [options]\n"
+             "usage: steer generate --model DIR (--prompt TEXT | -f FILE | --prompts FILE)\n"
+             "                      [--vector F[:SCALE]]... [options]\n"
              "\n"
-             "Generates a continuation of the prompt, streamed to stdout. Each --vector adds\n"
+             "Generates a continuation of the prompt, streamed to stdout; with --prompts, of\n"
+             "every prompt of a file, in batches, as JSON Lines. Each --vector adds\n"
              "SCALE times its direction of layer N at its site (resid_post for llama.cpp and\n"
              "repeng files: direction.N is the output of block N) to every selected token.\n"
              "Ablations apply before additions, in the order given.\n"
@@ -36,6 +39,12 @@ inline std::string generate_usage() {
              "  --prompt TEXT       the prompt\n"
              "  -f, --prompt-file F the prompt from file F ('-': stdin), one trailing newline\n"
              "                      removed; for prompts longer than the shell allows\n"
+             "  --prompts FILE      generate each prompt of FILE (.json list, .jsonl, or .txt:\n"
+             "                      one per line) and write one JSON line per prompt, in file\n"
+             "                      order: {prompt, text, tokens, stop_reason, vectors, ...}\n"
+             "  --batch-size N      with --prompts: prompts per batch, left-padded (default 8)\n"
+             "  --out FILE          with --prompts: write the JSON Lines to FILE (default: stdout)\n"
+             "  --quiet             with --prompts: no progress line on stderr\n"
              "  --chat              wrap the prompt as a user message in the chat template\n"
              "  --vector F[:SCALE]  add a .gguf or .safetensors vector, SCALE times (default 1);\n"
              "                      repeatable; a file whose name has ':' is found as it is\n"
@@ -57,7 +66,8 @@ inline std::string generate_usage() {
              "  --temperature T     0 = greedy (default); > 0 samples\n"
              "  --top-k K           sample among the K most likely tokens (default 0: all)\n"
              "  --top-p P           nucleus sampling, in (0, 1] (default 1)\n"
-             "  --seed S            seed of the sampler, with --temperature > 0 (default 0)\n"
+             "  --seed S            seed of the sampler, with --temperature > 0 (default 0);\n"
+             "                      with --prompts, prompt i (from 0) is sampled with S+i\n"
              "  --greedy            argmax decoding (the default; refuses --temperature > 0)\n"
              "  --ignore-eos        keep generating past the end-of-sequence token\n"
              "  --json              print {prompt, text, tokens, ...} instead of streaming\n"
@@ -161,6 +171,10 @@ inline int run_generate(int argc, char** argv) {
   const auto model_dir = args.required("model");
   const auto prompt_text = args.optional("prompt");
   const auto prompt_file = args.optional("prompt-file");
+  const auto prompts_file = args.optional("prompts");
+  const auto batch_size = args.optional("batch-size");
+  const auto out_file = args.optional("out");
+  const bool quiet = args.flag("quiet");
   const bool chat = args.flag("chat");
   const auto vector_arguments = args.values("vector");
   const auto ablate_files = args.values("ablate");
@@ -181,10 +195,24 @@ inline int run_generate(int argc, char** argv) {
   args.finish();
 
   // Everything that needs no file and no model is checked first: a usage error (exit 2).
-  usage_check(prompt_text.has_value() != prompt_file.has_value(),
+  usage_check(!prompts_file || (!prompt_text && !prompt_file), "--prompts FILE generates every "
+              "prompt of FILE; give it without ", prompt_text ? "--prompt" : "--prompt-file");
+  usage_check(prompts_file || prompt_text.has_value() != prompt_file.has_value(),
               prompt_text ? "give either --prompt or --prompt-file, not both"
-                          : "give the prompt: --prompt TEXT, or -f/--prompt-file FILE ('-' for "
-                            "stdin)");
+                          : "give the prompt: --prompt TEXT, -f/--prompt-file FILE ('-' for "
+                            "stdin), or --prompts FILE (one prompt per line, JSON or JSONL)");
+  const std::vector<std::pair<const char*, bool>> batch_only = {
+      {"batch-size", batch_size.has_value()}, {"out", out_file.has_value()}, {"quiet", quiet}};
+  for (const auto& [name, given] : batch_only) {
+    usage_check(prompts_file || !given, "--", name, " applies to --prompts FILE (one prompt is "
+                "streamed to stdout)");
+  }
+  auto batches = PromptBatches(prompts_file.value_or(""))
+                     .batch_size(batch_size ? Args::parse_integer("batch-size", *batch_size) : 8)
+                     .chat(chat)
+                     .out(out_file.value_or("-"))
+                     .quiet(quiet);
+  usage_check(batches.batch_size() >= 1, "--batch-size must be >= 1, got ", batches.batch_size());
   usage_check(!greedy || options.temperature() == 0.0,
               "--greedy decodes by argmax, but --temperature ", options.temperature(),
               " asks for sampling (give one of them)");
@@ -215,7 +243,15 @@ inline int run_generate(int argc, char** argv) {
   for (const auto& text : vector_arguments) vector_files.push_back(split_vector_argument(text));
 
   // The files are read before the model loads, so a missing one fails fast.
-  const auto prompt = prompt_text ? *prompt_text : read_text_argument("prompt-file", *prompt_file);
+  std::vector<std::string> prompts;
+  std::ofstream out_stream;
+  if (prompts_file) {
+    prompts = read_prompt_file(batches);
+    out_stream = open_output(batches);
+  } else {
+    prompts = {prompt_text ? *prompt_text : read_text_argument("prompt-file", *prompt_file)};
+  }
+  const auto& prompt = prompts.front();
   std::vector<AppliedFile> additions, ablations;
   for (const auto& [file, coefficient] : vector_files) {
     additions.push_back({file, coefficient, io::read_steering_vector(file)});
@@ -264,23 +300,6 @@ inline int run_generate(int argc, char** argv) {
     added_norms.push_back(applied.back().normalized_norms());
   }
 
-  const auto ids = prompt_ids(model, prompt, chat);
-  const char* prompt_option = prompt_text ? "--prompt" : "--prompt-file";
-  STEER_CHECK(!ids.empty(), prompt_option, " is empty (it has no token)");
-  const auto positions_needed = static_cast<int64_t>(ids.size()) + options.max_new_tokens();
-  const auto max_positions = model.config().max_positions;
-  STEER_CHECK(max_positions <= 0 || positions_needed <= max_positions, prompt_option,
-              ": the prompt has ", ids.size(), " tokens; with --max-new-tokens ",
-              options.max_new_tokens(), " that is ", positions_needed,
-              " positions, beyond the model's ", max_positions);
-  if (!json) {
-    options.on_token([](const TokenEvent& event) { std::cout << event.text << std::flush; });
-  }
-  const auto generation = model.generate(std::vector<std::vector<int64_t>>{ids}, options).front();
-  if (!json) {
-    std::cout << "\n";
-    return 0;
-  }
   const auto describe = [](const std::vector<AppliedFile>& files, bool with_coefficient) {
     Json list = Json::array();
     for (const auto& f : files) {
@@ -305,22 +324,38 @@ inline int run_generate(int argc, char** argv) {
                               {"sites", {"resid_pre", "attn_out", "mlp_out"}},
                               {"layers", d.layers}});
   }
-  const Json out = {{"prompt", prompt},
-                    {"chat", chat},
-                    {"prompt_tokens", generation.prompt_ids},
-                    {"text", generation.text},
-                    {"tokens", generation.ids},
-                    {"stop_reason", generation.stop_reason},
-                    {"vectors", vectors},
-                    {"ablations", describe(ablations, false)},
-                    {"ablated_directions", direction_list},
-                    {"positions", positions.to_string()},
-                    {"max_new_tokens", options.max_new_tokens()},
-                    {"temperature", options.temperature()},
-                    {"top_k", options.top_k()},
-                    {"top_p", options.top_p()},
-                    {"seed", options.seed() ? Json(*options.seed()) : Json(nullptr)}};
-  std::cout << to_text(out) << "\n";
+  const Json settings = {{"vectors", vectors},
+                         {"ablations", describe(ablations, false)},
+                         {"ablated_directions", direction_list},
+                         {"positions", positions.to_string()},
+                         {"max_new_tokens", options.max_new_tokens()},
+                         {"temperature", options.temperature()},
+                         {"top_k", options.top_k()},
+                         {"top_p", options.top_p()}};
+  if (prompts_file) {
+    generate_prompt_batches(model, prompts, batches, options, settings, out_stream);
+    return 0;
+  }
+
+  const auto ids = prompt_ids(model, prompt, chat);
+  const char* prompt_option = prompt_text ? "--prompt" : "--prompt-file";
+  STEER_CHECK(!ids.empty(), prompt_option, " is empty (it has no token)");
+  const auto positions_needed = static_cast<int64_t>(ids.size()) + options.max_new_tokens();
+  const auto max_positions = model.config().max_positions;
+  STEER_CHECK(max_positions <= 0 || positions_needed <= max_positions, prompt_option,
+              ": the prompt has ", ids.size(), " tokens; with --max-new-tokens ",
+              options.max_new_tokens(), " that is ", positions_needed,
+              " positions, beyond the model's ", max_positions);
+  if (!json) {
+    options.on_token([](const TokenEvent& event) { std::cout << event.text << std::flush; });
+  }
+  const auto generation = model.generate(std::vector<std::vector<int64_t>>{ids}, options).front();
+  if (!json) {
+    std::cout << "\n";
+    return 0;
+  }
+  std::cout << to_text(generation_record(prompt, chat, generation, settings, options.seed()))
+            << "\n";
   return 0;
 }
 

@@ -24,6 +24,7 @@
 
 #include "args.hpp"
 #include "example_support.hpp"
+#include "prompt_batches.hpp"
 #include "sentiment_score.hpp"
 
 namespace {
@@ -44,8 +45,12 @@ const char* kUsage = R"(usage: activation_addition [options]
                             SteeringVector::normalized_to_activations)
   --coefficient C           multiplier of the normalized vector (default: 0.6)
   --prompt TEXT             prompt to continue (default: "I hate you because")
+  --prompts FILE            continue every prompt of FILE instead (.json list, .jsonl, .txt:
+                            one per line), in batches
+  --batch-size N            prompts per generate call with --prompts (default: 8)
   --max-new-tokens N        tokens generated per continuation (default: 40)
-  --temperature T           0 = greedy (default), > 0 samples with --seed (default: 0)
+  --temperature T           0 = greedy (default), > 0 samples with --seed (default: 0);
+                            with --prompts, prompt i (from 0) is sampled with seed + i
   --json                    machine-readable results on stdout
 sweep mode:
   --sweep                   run every layer x coefficient and score each cell
@@ -115,7 +120,9 @@ int main(int argc, char** argv) {
     const auto normalize_name = args.value("normalize", "typical");
     const auto normalize = parse_normalize(normalize_name);
     const double coefficient = args.number("coefficient", 0.6);
-    const auto prompt = args.value("prompt", "I hate you because");
+    const auto prompt_given = args.optional("prompt");
+    const auto prompts_file = args.optional("prompts");
+    const auto batch_size = args.integer("batch-size", 8);
     const auto max_new_tokens = args.integer("max-new-tokens", 40);
     const double temperature = args.number("temperature", 0.0);
     const auto seed = args.integer("seed", 0);
@@ -129,6 +136,14 @@ int main(int argc, char** argv) {
     const auto python = args.optional("python");
     args.finish();
 
+    STEER_CHECK(!prompt_given || !prompts_file, "give either --prompt or --prompts, not both");
+    STEER_CHECK(!sweep || !prompts_file, "--prompts: the sweep scores fixed prompts "
+                "(sentiment_score.hpp); give --prompts without --sweep");
+    STEER_CHECK(batch_size >= 1, "--batch-size must be >= 1, got ", batch_size);
+    const auto prompts = prompts_file ? steer::io::read_prompts(*prompts_file)
+                                      : std::vector<std::string>{prompt_given.value_or(
+                                            "I hate you because")};
+    const auto& prompt = prompts.front();
     if (pairs_file) {
       STEER_CHECK(positive.empty() && negative.empty(),
                   "give either --pairs or --positive/--negative, not both");
@@ -172,31 +187,57 @@ int main(int argc, char** argv) {
                          .stop_at_eos(false);
       // Greedy decoding has no seed (generate refuses one); sampling takes --seed (default 0).
       if (temperature > 0) options.seed(static_cast<uint64_t>(seed));
-      const auto plain = model.generate(prompt, options).text;
-      std::string steered_text;
+      // Every prompt in batches; sampled prompt i gets seed + i (prompt_batches.hpp), so the
+      // texts do not depend on --batch-size.
+      std::vector<std::vector<int64_t>> ids;
+      for (const auto& p : prompts) ids.push_back(model.tokenizer().encode(p));
+      const auto continuations = [&] {
+        std::vector<std::string> texts;
+        steer::cli::generate_in_batches(
+            model, ids, batch_size, options,
+            [&](int64_t, const std::vector<steer::Generation>& generations) {
+              for (const auto& g : generations) texts.push_back(g.text);
+            });
+        return texts;
+      };
+      const auto plain_texts = continuations();
+      std::vector<std::string> steered_texts;
       Scores steered;
       double normalized_norm = 0;
       {
         const auto add = add_at(model, extraction.vector, layer, normalize, coefficient,
                                 add_positions);
         normalized_norm = add.normalized_norms().at(layer);
-        steered_text = model.generate(prompt, options).text;
+        steered_texts = continuations();
         steered = score(model);
       }
+      const auto& plain = plain_texts.front();
+      const auto& steered_text = steered_texts.front();
       if (json) {
         out["layer"] = layer;
         out["coefficient"] = coefficient;
         out["direction_norm"] = raw_norms.at(layer);
         out["normalized_norm"] = normalized_norm;
         out["added_norm"] = std::abs(coefficient) * normalized_norm;
-        out["prompt"] = prompt;
         out["max_new_tokens"] = max_new_tokens;
         out["temperature"] = temperature;
         out["seed"] = seed;
-        out["unsteered"]["text"] = plain;
-        out["steered"] = {{"text", steered_text},
-                          {"behaviour", steered.behaviour},
-                          {"perplexity", steered.perplexity}};
+        out["steered"] = {{"behaviour", steered.behaviour}, {"perplexity", steered.perplexity}};
+        if (prompts_file) {
+          out["prompts"] = nlohmann::json::array();
+          for (size_t i = 0; i < prompts.size(); ++i) {
+            out["prompts"].push_back(
+                {{"prompt", prompts[i]},
+                 {"seed", temperature > 0 ? nlohmann::json(steer::cli::prompt_seed(seed, i))
+                                          : nlohmann::json(nullptr)},
+                 {"unsteered", plain_texts[i]},
+                 {"steered", steered_texts[i]}});
+          }
+        } else {
+          out["prompt"] = prompt;
+          out["unsteered"]["text"] = plain;
+          out["steered"]["text"] = steered_text;
+        }
         std::cout << out.dump(2) << "\n";
         return 0;
       }
@@ -215,9 +256,12 @@ int main(int argc, char** argv) {
                                      : examples::text("temperature ", temperature,
                                                              ", seed ", seed))
                 << "\n\n";
-      examples::print_side_by_side(std::cout, "unsteered", prompt + plain,
-                                   examples::text("steered (coefficient ", coefficient, ")"),
-                                   prompt + steered_text);
+      for (size_t i = 0; i < prompts.size(); ++i) {
+        if (i > 0) std::cout << "\n";
+        examples::print_side_by_side(std::cout, "unsteered", prompts[i] + plain_texts[i],
+                                     examples::text("steered (coefficient ", coefficient, ")"),
+                                     prompts[i] + steered_texts[i]);
+      }
       std::cout << "\n                   unsteered   steered\n"
                 << "behaviour score  " << std::setw(11) << unsteered.behaviour << std::setw(10)
                 << steered.behaviour << "   log P(positive word) - log P(negative word), mean of "

@@ -421,7 +421,8 @@ TEST(Cli, UsageErrorsExitTwoAndNameTheOption) {
   };
   const std::vector<ErrorCase> cases = {
       {with(generate, {"--prompt", "x", "--bogus"}), 2, "steer generate: error: ",
-       "unknown option --bogus; this program takes: --ablate --ablate-direction --chat --device"},
+       "unknown option --bogus; this program takes: --ablate --ablate-direction --batch-size "
+       "--chat --device"},
       {{"generate", "--modle", model_dir, "--prompt", "x"}, 2, "steer generate: error: ",
        "unknown option --modle (did you mean --model?)"},
       {with(generate, {"--prompt", "x", "--max-new-tokns", "3"}), 2, "steer generate: error: ",
@@ -452,7 +453,7 @@ TEST(Cli, UsageErrorsExitTwoAndNameTheOption) {
       {with(generate, {"--prompt", "x", "--top-k", "5"}), 2, "steer generate: error: ",
        "--top-k is given but --temperature is 0"},
       {generate, 2, "steer generate: error: ",
-       "give the prompt: --prompt TEXT, or -f/--prompt-file FILE ('-' for stdin)"},
+       "give the prompt: --prompt TEXT, -f/--prompt-file FILE ('-' for stdin), or --prompts FILE"},
       {with(generate, {"--prompt", "x", "-f", prompt_file}), 2, "steer generate: error: ",
        "give either --prompt or --prompt-file, not both"},
       {with(generate, {"--prompt", "x", "--vector", vector + ":1e400"}), 2,
@@ -710,3 +711,197 @@ TEST(Cli, RecordReadsLlamaCppPromptFiles) {
 }
 
 }  // namespace
+
+// --prompts: the JSON Lines of a file of prompts, generated in batches, one line per prompt in
+// file order.
+std::vector<Json> json_lines(const std::string& text) {
+  std::vector<Json> out;
+  size_t start = 0;
+  for (size_t end; (end = text.find('\n', start)) != std::string::npos; start = end + 1) {
+    out.push_back(Json::parse(text.substr(start, end - start)));
+  }
+  EXPECT_EQ(start, text.size()) << "the output ends with a newline";
+  return out;
+}
+
+// Prompts of different lengths (so batches are left-padded), one with a \n escape.
+const std::vector<std::string> kBatchPrompts = {
+    "I hate you because", "The weather today is", "Once upon a time,\nin a small village",
+    "My favourite food", "Tell me about the moon and the stars at night"};
+
+std::string batch_prompt_file() {
+  const auto path = scratch("prompts.txt");
+  write_bytes(path, "I hate you because\nThe weather today is\n\n"
+                    "Once upon a time,\\nin a small village\nMy favourite food\n"
+                    "Tell me about the moon and the stars at night\n");
+  return path;
+}
+
+// Greedy: each line equals Model::generate of its prompt alone (no padding), token for token,
+// whatever the batch size (2 leaves a partial last batch; 1 pads nothing; 8 takes all five).
+// Greedy choice is exact here because the padded and the lone logits differ by float32
+// rounding only, far below the gap between the two largest logits at each step.
+TEST(Cli, PromptFileInBatchesEqualsOnePromptAtATime) {
+  const auto file = batch_prompt_file();
+  for (const bool chat : {false, true}) {
+    std::vector<steer::Generation> alone;
+    for (const auto& p : kBatchPrompts) {
+      alone.push_back(model().generate(
+          std::vector<std::vector<int64_t>>{steer::prompt_ids(model(), p, chat)},
+          GenerateOptions().max_new_tokens(8)).front());
+    }
+    for (const auto* batch_size : {"2", "1", "8"}) {
+      if (chat && std::string(batch_size) != "2") continue;
+      std::vector<std::string> args = {"generate", "--model", default_model_dir(), "--prompts",
+                                       file, "--batch-size", batch_size, "--max-new-tokens", "8",
+                                       "--quiet"};
+      if (chat) args.push_back("--chat");
+      const auto run = steer_cli(args);
+      ASSERT_EQ(run.status, 0) << run.err;
+      EXPECT_EQ(run.err, "") << "--quiet";
+      const auto lines = json_lines(run.out);
+      ASSERT_EQ(lines.size(), kBatchPrompts.size());
+      for (size_t i = 0; i < lines.size(); ++i) {
+        SCOPED_TRACE("batch size " + std::string(batch_size) + (chat ? ", chat" : "") +
+                     ", prompt " + std::to_string(i));
+        EXPECT_EQ(lines[i]["prompt"], kBatchPrompts[i]);
+        EXPECT_EQ(lines[i]["chat"], chat);
+        EXPECT_EQ(ids_of(lines[i]["prompt_tokens"]), alone[i].prompt_ids);
+        EXPECT_EQ(ids_of(lines[i]["tokens"]), alone[i].ids);
+        EXPECT_EQ(lines[i]["text"], alone[i].text);
+        EXPECT_EQ(lines[i]["stop_reason"], alone[i].stop_reason);
+        EXPECT_EQ(lines[i]["seed"], nullptr);
+        EXPECT_EQ(lines[i]["temperature"], 0.0);
+      }
+    }
+  }
+}
+
+// Sampling with --seed S and a vector: prompt i of the batched run samples what
+// `steer generate --prompt P_i --seed S+i` samples, token for token (docs/cli.md). Exact for
+// the reason above: a draw lands on another token only if the logits move by about the
+// spacing of the cumulative probabilities at the draw, orders above float32 rounding.
+TEST(Cli, SeededSamplingInBatchesEqualsOnePromptAtATime) {
+  const auto file = batch_prompt_file();
+  const auto vector = copy_of_control_vector(scratch("love.gguf"));
+  const std::vector<std::string> sampling = {"--max-new-tokens", "8", "--temperature", "0.9",
+                                             "--top-k", "40"};
+  // Tokens of `steer generate --prompt P_i --seed S --json`, with or without the vector.
+  const auto alone = [&](size_t i, uint64_t seed, bool with_vector) {
+    std::vector<std::string> args = {"generate", "--model", default_model_dir(), "--prompt",
+                                     kBatchPrompts[i], "--seed", std::to_string(seed), "--json"};
+    args.insert(args.end(), sampling.begin(), sampling.end());
+    if (with_vector) args.insert(args.end(), {"--vector", vector + ":2"});
+    return Json::parse(steer_ok(args));
+  };
+  auto args = std::vector<std::string>{"generate", "--model", default_model_dir(), "--prompts",
+                                       file, "--batch-size", "3", "--seed", "5",
+                                       "--vector", vector + ":2"};
+  args.insert(args.end(), sampling.begin(), sampling.end());
+  const auto run = steer_cli(args);
+  ASSERT_EQ(run.status, 0) << run.err;
+  const auto lines = json_lines(run.out);
+  ASSERT_EQ(lines.size(), kBatchPrompts.size());
+  // Progress goes to stderr (not a terminal here: one line per batch), never into the JSON.
+  EXPECT_NE(run.err.find("steer generate: generated 3/5 prompts, "), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find("steer generate: generated 5/5 prompts, "), std::string::npos) << run.err;
+  EXPECT_NE(run.err.find(" prompts/s"), std::string::npos) << run.err;
+
+  for (size_t i = 0; i < lines.size(); ++i) {
+    SCOPED_TRACE("prompt " + std::to_string(i));
+    EXPECT_EQ(lines[i]["seed"], 5 + i);
+    EXPECT_EQ(lines[i]["vectors"][0]["coefficient"], 2.0);
+    EXPECT_EQ(lines[i]["vectors"][0]["layers"], Json::array({4, 10}));
+    EXPECT_EQ(lines[i]["top_k"], 40);
+    // Batches {0, 1, 2} and {3, 4}: the middle and the end of the first, the end of the last
+    // (one process per prompt is slow, so not all five).
+    if (i != 1 && i != 2 && i != 4) continue;
+    const auto expected = alone(i, 5 + i, /*with_vector=*/true);
+    EXPECT_EQ(ids_of(lines[i]["tokens"]), ids_of(expected["tokens"]));
+    EXPECT_EQ(lines[i]["text"], expected["text"]);
+  }
+  // The seed and the vector both matter: prompt 1 samples other tokens with --seed 5 (the
+  // batch's seed, not its own) and without the vector.
+  EXPECT_NE(ids_of(alone(1, 5, true)["tokens"]), ids_of(lines[1]["tokens"]));
+  EXPECT_NE(ids_of(alone(1, 6, false)["tokens"]), ids_of(lines[1]["tokens"]));
+
+  // --out writes the same lines to the file, nothing to stdout.
+  const auto out_file = scratch("out.jsonl");
+  args.insert(args.end(), {"--out", out_file, "--quiet"});
+  EXPECT_EQ(steer_ok(args), "");
+  EXPECT_EQ(read_bytes(out_file), run.out);
+}
+
+TEST(Cli, PromptFileErrors) {
+  const auto model_dir = default_model_dir();
+  const auto file = batch_prompt_file();
+  const auto missing = scratch("missing.txt");
+  const auto empty = scratch("empty.txt");
+  write_bytes(empty, "\n  \n");
+  const auto wrong_shape = scratch("numbers.json");
+  write_bytes(wrong_shape, "[1, 2]");
+  const auto bad_jsonl = scratch("bad.jsonl");
+  write_bytes(bad_jsonl, "\"fine\"\n{not json\n");
+  const auto empty_prompt = scratch("empty-prompt.json");
+  write_bytes(empty_prompt, "[\"Hello\", \"\"]");
+  const std::vector<std::string> generate = {"generate", "--model", model_dir};
+  const auto with = [&](const std::vector<std::string>& tail) {
+    auto head = generate;
+    head.insert(head.end(), tail.begin(), tail.end());
+    return head;
+  };
+  const std::string start = "steer generate: error: ";
+  const std::vector<ErrorCase> cases = {
+      {with({"--prompts", file, "--prompt", "x"}), 2, start,
+       "--prompts FILE generates every prompt of FILE; give it without --prompt"},
+      {with({"--prompts", file, "-f", file}), 2, start,
+       "--prompts FILE generates every prompt of FILE; give it without --prompt-file"},
+      {with({"--prompt", "x", "--batch-size", "4"}), 2, start,
+       "--batch-size applies to --prompts FILE"},
+      {with({"--prompt", "x", "--out", scratch("x.jsonl")}), 2, start,
+       "--out applies to --prompts FILE"},
+      {with({"--prompts", file, "--batch-size", "0"}), 2, start,
+       "--batch-size must be >= 1, got 0"},
+      {with({}), 2, start, "or --prompts FILE (one prompt per line, JSON or JSONL)"},
+      {with({"--prompts", missing}), 1, start, "--prompts: cannot open '" + missing + "'"},
+      {with({"--prompts", empty}), 1, start, "--prompts: '" + empty + "' holds no prompts"},
+      {with({"--prompts", wrong_shape}), 1, start,
+       "--prompts: entry 0 of '" + wrong_shape + "' is 1; expected a string or an object"},
+      {with({"--prompts", bad_jsonl}), 1, start,
+       "--prompts: line 2 of '" + bad_jsonl + "' is not valid JSON"},
+      {with({"--prompts", empty_prompt}), 1, start,
+       "--prompts: prompt 1 of '" + empty_prompt + "' is empty (it has no token)"},
+      {with({"--prompts", file, "--out", scratch("no-such-dir") + "/out.jsonl"}), 1, start,
+       "--out: cannot write '"},
+  };
+  for (const auto& c : cases) expect_error(c);
+}
+
+// steer extract --streaming is steer::extract with ExtractOptions::streaming: the same vector,
+// bit for bit (one code path), and no accuracy (null), which needs every row.
+TEST(Cli, ExtractStreamingEqualsTheLibrary) {
+  const auto out = scratch("streamed.safetensors");
+  const auto summary = Json::parse(
+      steer_ok({"extract", "--model", default_model_dir(), "--pairs", pairs_file(), "--layers",
+                "3-4", "--method", "pca-diff", "--streaming", "--out", out, "--json", "--quiet"}));
+  const auto expected = steer::extract(model(), kPairs,
+                                       steer::ExtractOptions(steer::Method::pca_diff)
+                                           .read(ReadOptions().layers({3, 4}))
+                                           .streaming(true));
+  const auto written = steer::io::read_steering_vector(out);
+  ASSERT_EQ(written.layers(), expected.vector.layers());
+  for (const auto layer : written.layers()) {
+    EXPECT_EQ(max_abs_diff(written.at(layer), expected.vector.at(layer)), 0.0) << layer;
+  }
+  EXPECT_EQ(summary["streaming"], true);
+  for (const auto& entry : summary["layers"]) {
+    EXPECT_EQ(entry["accuracy"], nullptr);
+    EXPECT_EQ(entry["explained_variance_ratio"].get<double>(),
+              expected.explained_variance_ratio.at(entry["layer"].get<int64_t>()));
+  }
+  expect_error({{"extract", "--model", default_model_dir(), "--pairs", pairs_file(), "--method",
+                 "logistic", "--streaming", "--out", out},
+                2, "steer extract: error: ",
+                "--streaming keeps the statistics of mean-diff, pca-diff and pca-center, but "
+                "--method logistic needs every row"});
+}

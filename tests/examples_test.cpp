@@ -24,6 +24,7 @@
 
 using steer::test::default_model_dir;
 using steer::test::read_bytes;
+using steer::test::write_bytes;
 
 namespace {
 
@@ -128,6 +129,36 @@ TEST(ActivationAddition, RaisesTheBehaviourScoreAtTheDefaultLayer) {
   // Love - Hate added: positive next words become more likely than negative ones.
   EXPECT_GT(j["steered"]["behaviour"].get<double>(), j["unsteered"]["behaviour"].get<double>());
   EXPECT_NE(j["steered"]["text"], j["unsteered"]["text"]);
+}
+
+// --prompts: every prompt of a file, generated in batches of --batch-size; sampled prompt i
+// gets seed + i, so it continues as `--prompt P_i --seed S+i` does alone (one batch per prompt).
+// Equal token for token: padded and lone logits differ by float32 rounding only.
+TEST(ActivationAddition, PromptsFileEqualsOnePromptAtATime) {
+  const auto file = scratch_path("aa-prompts.json");
+  const std::vector<std::string> prompts = {"I hate you because", "The food was",
+                                            "Yesterday my neighbour told me that"};
+  write_bytes(file, nlohmann::json(prompts).dump());
+  const std::vector<std::string> sampling = {"--max-new-tokens", "6", "--temperature", "0.8"};
+  auto batched_args = sampling;
+  batched_args.insert(batched_args.end(), {"--prompts", file, "--batch-size", "2", "--seed", "3"});
+  const auto batched = run_json(STEER_TEST_ACTIVATION_ADDITION, batched_args);
+  ASSERT_EQ(batched["prompts"].size(), prompts.size()) << batched;
+  for (size_t i = 1; i < prompts.size(); ++i) {
+    auto alone_args = sampling;
+    alone_args.insert(alone_args.end(), {"--prompt", prompts[i], "--seed", std::to_string(3 + i)});
+    const auto alone = run_json(STEER_TEST_ACTIVATION_ADDITION, alone_args);
+    const auto& entry = batched["prompts"][i];
+    EXPECT_EQ(entry["prompt"], prompts[i]);
+    EXPECT_EQ(entry["seed"], 3 + i);
+    EXPECT_EQ(entry["unsteered"], alone["unsteered"]["text"]) << "prompt " << i;
+    EXPECT_EQ(entry["steered"], alone["steered"]["text"]) << "prompt " << i;
+  }
+  EXPECT_NE(batched["prompts"][1]["steered"], batched["prompts"][1]["unsteered"]);
+  const auto both = run(STEER_TEST_ACTIVATION_ADDITION, {"--prompt", "x", "--prompts", file}, true);
+  EXPECT_EQ(both.status, 1);
+  EXPECT_NE(both.out.find("give either --prompt or --prompts, not both"), std::string::npos)
+      << both.out;
 }
 
 TEST(ActivationAddition, SweepWritesOneRowPerCellAndAHeatMap) {

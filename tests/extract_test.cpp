@@ -259,6 +259,116 @@ TEST(Extract, MeanDiffSteersTowardsThePositiveSet) {
   EXPECT_GT(projection, acts_neg.at(9).matmul(x.vector.at(9)).mean().item<double>());
 }
 
+// Prompts "I love <w>" / "I hate <w>" of one token length, so that sorting by length keeps
+// them in input order and streaming (sorted within chunks) forms the batches read_activations
+// forms (sorted overall): both read the same float32 rows, and only the accumulation differs.
+std::pair<std::vector<std::string>, std::vector<std::string>> equal_length_sets(size_t n) {
+  const std::vector<std::string> words = {
+      "cats", "dogs", "music", "summer", "winter", "coffee", "tea", "books", "rain", "snow",
+      "cars", "trains", "cities", "mountains", "rivers", "flowers", "birds", "horses", "pizza",
+      "bread", "chocolate", "football", "movies", "games", "school", "work", "people",
+      "children", "money", "art", "science", "history", "water", "fire", "wind", "night",
+      "morning", "food", "sports", "computers", "phones", "animals", "trees", "the sea"};
+  const auto& tokenizer = model().tokenizer();
+  const auto length = tokenizer.encode("I love cats").size();
+  std::vector<std::string> positive, negative;
+  for (const auto& w : words) {
+    if (positive.size() == n) break;
+    if (tokenizer.encode("I love " + w).size() != length ||
+        tokenizer.encode("I hate " + w).size() != length) {
+      continue;
+    }
+    positive.push_back("I love " + w);
+    negative.push_back("I hate " + w);
+  }
+  EXPECT_EQ(positive.size(), n) << "too few words of one token";
+  return {positive, negative};
+}
+
+// Streaming keeps two means (mean_diff) or the second moment of the paired differences
+// (pca_diff, pca_center) per layer. On the same rows (see equal_length_sets; 34 prompts per set
+// in batches of 2 make chunks of 32 and 2 prompts) it equals the in-memory extraction within
+// float64 rounding: both accumulate the same float32 rows in float64 and round the result to
+// float32 once, so entries differ by at most one float32 rounding step (2^-23 relative; 2^-22
+// allowed). PCA: two float64 eigensolvers (34 x 34 Gram, 576 x 576 moment) of the same data;
+// their eigenvectors differ by ~1e-16 x (largest eigenvalue / gap), orders below the float32
+// rounding of the unit direction's entries (<= 3e-8 for entries below 0.5), so 1e-7.
+TEST(Extract, StreamingEqualsInMemoryWithinFloat64Rounding) {
+  const auto [positive, negative] = equal_length_sets(34);
+  const auto read = ReadOptions().layers({2, 9}).site(Site::resid_pre).batch_size(2);
+  ASSERT_EQ(steer::stream_chunk_prompts(read), 32);
+  const auto entries_within = [](const torch::Tensor& a, const torch::Tensor& b, double ulps) {
+    const auto x = a.to(torch::kFloat64), y = b.to(torch::kFloat64);
+    return ((x - y).abs() <= x.abs() * (ulps * std::ldexp(1.0, -23)) + 1e-30).all().item<bool>();
+  };
+  for (const auto& r : {read, ReadOptions(read).positions(Positions::all()).pooling(Pooling::tokens)}) {
+    std::vector<std::pair<int64_t, int64_t>> calls;
+    const auto progress = [&](int64_t done, int64_t total) { calls.emplace_back(done, total); };
+    const auto memory = steer::extract(model(), positive, negative, ExtractOptions().read(r));
+    const auto streamed = steer::extract(model(), positive, negative,
+                                         ExtractOptions().read(ReadOptions(r).progress(progress))
+                                             .streaming(true));
+    EXPECT_TRUE(streamed.accuracy.empty()) << "accuracy needs every row";
+    for (const auto layer : {2, 9}) {
+      EXPECT_TRUE(entries_within(streamed.vector.at(layer), memory.vector.at(layer), 2.0))
+          << layer << " " << r.positions().to_string();
+      // Mean row norm over both sets, in float64 from the same rows: 1e-12 relative.
+      const double norm = memory.vector.origin().activation_norms().at(layer);
+      EXPECT_NEAR(streamed.vector.origin().activation_norms().at(layer), norm, 1e-12 * norm);
+    }
+    EXPECT_EQ(streamed.vector.origin().metadata(), memory.vector.origin().metadata());
+    // Chunks of 32 prompts, each reported after its batches: 34 positives, then 34 negatives.
+    ASSERT_FALSE(calls.empty());
+    EXPECT_EQ(calls.back(), std::make_pair(int64_t{68}, int64_t{68}));
+    EXPECT_EQ(calls[16], std::make_pair(int64_t{34}, int64_t{68}));
+  }
+  for (const auto method : {Method::pca_diff, Method::pca_center}) {
+    const auto options = ExtractOptions(method).read(read).pca(steer::vec::PcaOptions().method(
+        steer::vec::PcaMethod::exact));
+    const auto memory = steer::extract(model(), positive, negative, options);
+    const auto streamed = steer::extract(model(), positive, negative,
+                                         ExtractOptions(options).streaming(true));
+    for (const auto layer : {2, 9}) {
+      const auto difference = (streamed.vector.at(layer) - memory.vector.at(layer)).abs();
+      EXPECT_LE(difference.max().item<double>(), 1e-7) << steer::method_name(method) << " " << layer;
+      EXPECT_NEAR(streamed.explained_variance_ratio.at(layer),
+                  memory.explained_variance_ratio.at(layer), 1e-12);
+    }
+  }
+  EXPECT_STEER_ERROR(steer::extract(model(), positive, negative,
+                                    ExtractOptions(Method::logistic).read(read).streaming(true)),
+                     "extract: streaming keeps the statistics of mean-diff, pca-diff and "
+                     "pca-center, but logistic needs every row");
+  EXPECT_STEER_ERROR(steer::extract(model(), positive, negative,
+                                    ExtractOptions().read(read).streaming(true)
+                                        .keep_activations(true)),
+                     "extract: streaming keeps no activations, but keep_activations is set");
+}
+
+// stream_activations hands over chunks whose rows, concatenated, are read_activations' rows
+// (the same batches here: equal lengths), with prompt_of_row counting from the first prompt.
+TEST(Extract, StreamActivationsChunksAreTheRowsOfReadActivations) {
+  const auto [positive, negative] = equal_length_sets(34);
+  const auto read = ReadOptions().layers({4}).batch_size(2).positions(Positions::all())
+                        .pooling(Pooling::tokens);
+  const auto whole = steer::read_activations(model(), positive, read);
+  std::vector<torch::Tensor> rows;
+  std::vector<int64_t> prompt_of_row;
+  size_t chunks = 0;
+  steer::stream_activations(model(), positive, read, [&](const steer::Activations& chunk) {
+    ++chunks;
+    rows.push_back(chunk.at(4));
+    prompt_of_row.insert(prompt_of_row.end(), chunk.prompt_of_row.begin(),
+                         chunk.prompt_of_row.end());
+  });
+  EXPECT_EQ(chunks, 2u);
+  EXPECT_TRUE(torch::equal(torch::cat(rows), whole.at(4)));
+  EXPECT_EQ(prompt_of_row, whole.prompt_of_row);
+  EXPECT_STEER_ERROR(steer::stream_activations(model(), {"Hi", ""}, ReadOptions().layers({1}),
+                                               [](const steer::Activations&) {}),
+                     "stream_activations: prompt 1 is empty");
+}
+
 TEST(Extract, BadInputGivesClearErrors) {
   const auto& ref = reference();
   EXPECT_STEER_ERROR(steer::extract(model(), ref.positive, {}, ExtractOptions()),

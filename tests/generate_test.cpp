@@ -152,6 +152,36 @@ TEST(Generate, SamplingIsReproducibleBySeed) {
   }
 }
 
+// With one seed per prompt, each prompt of a padded batch draws from its own generator: the
+// batch samples what each prompt samples alone with its seed, token for token. Exact equality
+// holds because the padded and the lone logits differ by float32 rounding only (~1e-6), far
+// less than the gap a multinomial draw would need to land on another token, except with
+// probability of that order per draw. A shared generator (seed) fails this: prompt 1 then
+// draws after prompt 0 from the same stream.
+TEST(Generate, SeedsPerPromptMakeABatchEqualEachPromptAlone) {
+  for (const auto* family : {"llama", "gpt2"}) {
+    const auto& model = tiny(family);
+    const auto prompts = random_prompts(model.vocab_size(), {4, 9, 1}, 21);
+    const auto options =
+        GenerateOptions().max_new_tokens(24).temperature(1.0).top_k(50).stop_at_eos(false);
+    const std::vector<uint64_t> seeds = {40, 41, 42};
+    const auto batch = model.generate(prompts, GenerateOptions(options).seeds(seeds));
+    for (size_t i = 0; i < prompts.size(); ++i) {
+      const auto alone = model.generate(std::vector<std::vector<int64_t>>{prompts[i]},
+                                        GenerateOptions(options).seed(seeds[i]));
+      EXPECT_EQ(batch[i].ids, alone.front().ids) << family << " prompt " << i;
+    }
+  }
+  const std::vector<std::vector<int64_t>> two = {{1, 2}, {3}};
+  EXPECT_STEER_ERROR(tiny("llama").generate(two, GenerateOptions().temperature(1).seeds({1})),
+                     "seeds has 1 seeds for a batch of 2 prompts; expected one per prompt");
+  EXPECT_STEER_ERROR(
+      tiny("llama").generate(two, GenerateOptions().temperature(1).seed(1).seeds({1, 2})),
+      "both seed and seeds are set");
+  EXPECT_STEER_ERROR(tiny("llama").generate(two, GenerateOptions().seeds({1, 2})),
+                     "seeds is set but temperature is 0");
+}
+
 TEST(Generate, TopKAndTopPLimitTheTokensSampled) {
   // With top_k = 3, every sampled token is among the 3 most likely at its step; check through
   // the cache-free path by recomputing the logits of each prefix.

@@ -1,7 +1,10 @@
 // steer::vec PCA: known principal axis, NumPy / scikit-learn agreement (exact and iterative,
 // Gram and covariance paths), sign convention, determinism, bad input.
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
+#include "steer/vec/accumulator.hpp"
 #include "steer/vec/difference.hpp"
 #include "steer/vec/pca.hpp"
 #include "vec_fixture.hpp"
@@ -84,6 +87,57 @@ TEST(VecPca, MatchesNumpyAndSklearn) {
       EXPECT_GE(c.direction().cast<double>().dot(p.direction().cast<double>()), 0.999999);
     }
   }
+}
+
+// Streamed (extract's streaming mode, steer::vec form): the paired differences added in
+// chunks of 7 pairs to two accumulators, merged (Chan et al.), then decomposed as one d x d
+// second moment, give NumPy's components, and the in-memory exact pca_diff / pca_center of the
+// rows within float64 rounding. Both sides solve a float64 symmetric eigenproblem (N x N Gram
+// or d x d moment) of the same data: eigenvectors differ by ~1e-16 x (largest eigenvalue /
+// eigengap), far below the float32 rounding of the returned components (<= 6e-8 per entry),
+// so entries agree to 1e-7; eigenvalues to 1e-12 relative (float64 rounding of sums of ~1e3
+// terms, with margin).
+TEST(VecPca, StreamedDifferencesEqualThePcaOfTheRows) {
+  for (const std::string tag : {"wide", "tall"}) {
+    SCOPED_TRACE(tag);
+    const Eigen::MatrixXf pos = vec_test::load_f(tag + "_pos");
+    const Eigen::MatrixXf neg = vec_test::load_f(tag + "_neg");
+    const Eigen::VectorXd mean_diff = vec_test::load_vd(tag + "_mean_diff");
+    sv::CovarianceAccumulator even(pos.cols()), odd(pos.cols());
+    for (Eigen::Index start = 0; start < pos.rows(); start += 7) {
+      const auto rows = std::min<Eigen::Index>(7, pos.rows() - start);
+      ((start / 7) % 2 == 0 ? even : odd)
+          .add_differences(pos.middleRows(start, rows), neg.middleRows(start, rows));
+    }
+    even.merge(odd);
+    const auto compare = [&](const sv::PcaResult& streamed, const sv::PcaResult& rows) {
+      ASSERT_EQ(streamed.components.rows(), rows.components.rows());
+      EXPECT_LE((streamed.components - rows.components).cwiseAbs().maxCoeff(), 1e-7);
+      for (Eigen::Index i = 0; i < rows.explained_variance.size(); ++i) {
+        EXPECT_NEAR(streamed.explained_variance(i), rows.explained_variance(i),
+                    1e-12 * rows.explained_variance(i));
+        EXPECT_NEAR(streamed.explained_variance_ratio(i), rows.explained_variance_ratio(i),
+                    1e-12);
+      }
+    };
+    for (const bool center : {false, true}) {
+      const auto opts = sv::PcaOptions().k(3).center(center).method(sv::PcaMethod::exact);
+      const auto streamed = sv::pca_diff(even, opts);
+      expect_matches(streamed, tag + (center ? "_diffc" : "_diff"), mean_diff, 1e-6);
+      compare(streamed, sv::pca_diff(pos, neg, opts));
+      compare(sv::pca_center(even, opts), sv::pca_center(pos, neg, opts));
+    }
+    expect_matches(sv::pca_center(even, sv::PcaOptions().k(3).center(true)), tag + "_center",
+                   mean_diff, 1e-6);
+  }
+  sv::CovarianceAccumulator empty(4), some(4);
+  EXPECT_STEER_ERROR(sv::pca_diff(empty), "pca_diff: the accumulator holds no differences");
+  some.add_differences(Eigen::MatrixXf::Random(6, 4), Eigen::MatrixXf::Random(6, 4));
+  EXPECT_STEER_ERROR(sv::pca_diff(some, sv::PcaOptions().method(sv::PcaMethod::iterative)),
+                     "pca_diff: PcaMethod::iterative works on the rows");
+  EXPECT_STEER_ERROR(some.add_differences(Eigen::MatrixXf::Random(6, 4),
+                                          Eigen::MatrixXf::Random(5, 4)),
+                     "add_differences: expected two batches of the same number of rows");
 }
 
 TEST(VecPca, DeterministicAcrossRunsAndMethods) {

@@ -25,6 +25,7 @@
 #include "steer/model.hpp"
 #include "steer/positions.hpp"
 #include "steer/steering_vector.hpp"
+#include "steer/vec/accumulator.hpp"
 #include "steer/vec/difference.hpp"
 #include "steer/vec/normalize.hpp"
 #include "steer/vec/pca.hpp"
@@ -150,31 +151,21 @@ inline std::vector<int64_t> checked_layers(const char* call, const Model& model,
 
 }  // namespace detail
 
-/// Runs `prompts` through `model` in batches and records the activations `options` select at
-/// each layer. Throws when a prompt has no selected token (e.g. explicit positions beyond it).
-/// Example:
-/// ```
-/// auto acts = steer::read_activations(model, {"I love you", "I hate you"},
-///                                     steer::ReadOptions().layers({6}).site(steer::Site::resid_pre));
-/// torch::Tensor rows = acts.at(6);  // [2, d_model]
-/// ```
-inline Activations read_activations(const Model& model, const std::vector<std::string>& prompts,
-                                    const ReadOptions& options) {
-  const char* call = "read_activations";
-  STEER_CHECK(!prompts.empty(), call, ": no prompts given");
-  STEER_CHECK(options.site() != Site::module, call,
-              ": site must be a layer site (resid_pre, resid_mid, resid_post, attn_out, mlp_out)");
-  STEER_CHECK(options.batch_size() >= 1, call, ": batch_size must be >= 1, got ",
-              options.batch_size());
-  const auto layers = detail::checked_layers(call, model, options.layers());
+namespace detail {
 
-  std::vector<std::vector<int64_t>> ids(prompts.size());
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    ids[i] = prompt_ids(model, prompts[i], options.chat());
-    STEER_CHECK(!ids[i].empty(), call, ": prompt ", i, " is empty (it has no token)");
+/// read_activations of prompts [begin, end): their rows in input order. prompt_of_row, the
+/// prompt numbers in errors and the progress count from the start of `prompts`.
+inline Activations read_range(const char* call, const Model& model,
+                              const std::vector<std::string>& prompts, size_t begin, size_t end,
+                              const std::vector<int64_t>& layers, const ReadOptions& options) {
+  const size_t count = end - begin;
+  std::vector<std::vector<int64_t>> ids(count);
+  for (size_t i = 0; i < count; ++i) {
+    ids[i] = prompt_ids(model, prompts[begin + i], options.chat());
+    STEER_CHECK(!ids[i].empty(), call, ": prompt ", begin + i, " is empty (it has no token)");
   }
   // Similar lengths share a batch, so little of each forward pass is padding.
-  std::vector<size_t> order(prompts.size());
+  std::vector<size_t> order(count);
   std::iota(order.begin(), order.end(), size_t{0});
   std::stable_sort(order.begin(), order.end(),
                    [&](size_t a, size_t b) { return ids[a].size() < ids[b].size(); });
@@ -182,12 +173,12 @@ inline Activations read_activations(const Model& model, const std::vector<std::s
   const auto pad = model.config().padding_id();
   // per_prompt[layer][prompt]: that prompt's rows [n, d_model].
   std::map<int64_t, std::vector<torch::Tensor>> per_prompt;
-  for (auto layer : layers) per_prompt[layer].resize(prompts.size());
-  const auto total = static_cast<int64_t>(prompts.size());
+  for (auto layer : layers) per_prompt[layer].resize(count);
+  const auto total = static_cast<int64_t>(count);
   for (int64_t start = 0; start < total; start += options.batch_size()) {
-    const auto end = std::min(total, start + options.batch_size());
+    const auto stop = std::min(total, start + options.batch_size());
     std::vector<std::vector<int64_t>> batch;
-    for (auto i = start; i < end; ++i) batch.push_back(ids[order[i]]);
+    for (auto i = start; i < stop; ++i) batch.push_back(ids[order[i]]);
     // The records belong to this call, not to the model: concurrent reads on one model, and
     // steering the caller applies with a SteeringGuard, stay apart.
     Steering reading(model);
@@ -202,25 +193,88 @@ inline Activations read_activations(const Model& model, const std::vector<std::s
       model.logits(input, mask);
     }
     for (size_t l = 0; l < layers.size(); ++l) {
-      for (auto i = start; i < end; ++i) {
+      for (auto i = start; i < stop; ++i) {
         auto rows = records[l]->sequence(i - start).to(torch::kCPU, torch::kFloat32);
-        STEER_CHECK(rows.size(0) > 0, call, ": prompt ", order[i], " (", ids[order[i]].size(),
-                    " tokens) has no token at positions '", options.positions().to_string(),
+        STEER_CHECK(rows.size(0) > 0, call, ": prompt ", begin + order[i], " (",
+                    ids[order[i]].size(), " tokens) has no token at positions '",
+                    options.positions().to_string(),
                     "' (hint: positions count the prompt's tokens from 0)");
         if (options.pooling() == Pooling::mean) rows = rows.mean(0, /*keepdim=*/true);
         per_prompt[layers[l]][order[i]] = rows;
       }
     }
-    if (options.progress()) options.progress()(end, total);
+    if (options.progress()) {
+      options.progress()(static_cast<int64_t>(begin) + stop,
+                         static_cast<int64_t>(prompts.size()));
+    }
   }
 
   Activations out;
   for (auto layer : layers) out.layers[layer] = torch::cat(per_prompt[layer], 0).contiguous();
   const auto& first = per_prompt[layers.front()];
   for (size_t i = 0; i < first.size(); ++i) {
-    out.prompt_of_row.insert(out.prompt_of_row.end(), first[i].size(0), static_cast<int64_t>(i));
+    out.prompt_of_row.insert(out.prompt_of_row.end(), first[i].size(0),
+                             static_cast<int64_t>(begin + i));
   }
   return out;
+}
+
+inline void check_read_options(const char* call, const ReadOptions& options) {
+  STEER_CHECK(options.site() != Site::module, call,
+              ": site must be a layer site (resid_pre, resid_mid, resid_post, attn_out, mlp_out)");
+  STEER_CHECK(options.batch_size() >= 1, call, ": batch_size must be >= 1, got ",
+              options.batch_size());
+}
+
+}  // namespace detail
+
+/// Runs `prompts` through `model` in batches and records the activations `options` select at
+/// each layer. Throws when a prompt has no selected token (e.g. explicit positions beyond it).
+/// Example:
+/// ```
+/// auto acts = steer::read_activations(model, {"I love you", "I hate you"},
+///                                     steer::ReadOptions().layers({6}).site(steer::Site::resid_pre));
+/// torch::Tensor rows = acts.at(6);  // [2, d_model]
+/// ```
+inline Activations read_activations(const Model& model, const std::vector<std::string>& prompts,
+                                    const ReadOptions& options) {
+  const char* call = "read_activations";
+  STEER_CHECK(!prompts.empty(), call, ": no prompts given");
+  detail::check_read_options(call, options);
+  const auto layers = detail::checked_layers(call, model, options.layers());
+  return detail::read_range(call, model, prompts, 0, prompts.size(), layers, options);
+}
+
+/// Prompts stream_activations reads (and holds the rows of) at a time: 16 batches.
+inline int64_t stream_chunk_prompts(const ReadOptions& options) {
+  return 16 * options.batch_size();
+}
+
+/// read_activations in streaming mode: reads `prompts` in chunks of stream_chunk_prompts()
+/// prompts, in input order, and calls `on_chunk(chunk)` with the activations of each chunk
+/// (its prompt_of_row counts from the first prompt of `prompts`). Only one chunk's rows are
+/// held, so memory does not grow with the number of prompts. Prompts are sorted by length
+/// within a chunk (read_activations sorts all of them), so a prompt may share its batch with
+/// other prompts than in read_activations; its rows then differ by float32 rounding of the
+/// padded forward pass only (with batch_size 1 they are the same rows).
+/// Example:
+/// ```
+/// steer::vec::MeanAccumulator mean(model.d_model());
+/// steer::stream_activations(model, prompts, steer::ReadOptions().layers({6}),
+///     [&](const steer::Activations& chunk) { mean.add(steer::to_eigen_rows(chunk.at(6)).map); });
+/// ```
+inline void stream_activations(const Model& model, const std::vector<std::string>& prompts,
+                               const ReadOptions& options,
+                               const std::function<void(const Activations&)>& on_chunk) {
+  const char* call = "stream_activations";
+  STEER_CHECK(!prompts.empty(), call, ": no prompts given");
+  detail::check_read_options(call, options);
+  const auto layers = detail::checked_layers(call, model, options.layers());
+  const auto chunk = static_cast<size_t>(stream_chunk_prompts(options));
+  for (size_t begin = 0; begin < prompts.size(); begin += chunk) {
+    const auto end = std::min(prompts.size(), begin + chunk);
+    on_chunk(detail::read_range(call, model, prompts, begin, end, layers, options));
+  }
 }
 
 /// How extract turns the activations into a vector.
@@ -239,6 +293,12 @@ struct ExtractOptions {
   TORCH_ARG(vec::LdaOptions, lda) = {};
   /// Return the activations read in Extraction::positive / negative. Default: false.
   TORCH_ARG(bool, keep_activations) = false;
+  /// Keep only the statistics the method needs instead of every row, so memory does not grow
+  /// with the number of prompts (docs/extraction.md, "Streaming"): mean_diff keeps two means,
+  /// pca_diff and pca_center the d_model x d_model second moment of the paired differences.
+  /// logistic and lda need the rows and are refused; Extraction::accuracy stays empty (it
+  /// projects every row on the final direction); keep_activations is refused. Default: false.
+  TORCH_ARG(bool, streaming) = false;
 };
 
 /// What extract produced.
@@ -279,6 +339,116 @@ inline torch::Tensor direction_from(const torch::Tensor& positive, const torch::
   throw Error("direction_from: unknown method");
 }
 
+namespace detail {
+
+/// The origin of an extracted vector: model, site, positions, method, activation norms and
+/// what it was read from.
+inline VectorOrigin extraction_origin(const Model& model, const ExtractOptions& options,
+                                      size_t positive, size_t negative,
+                                      const LayerValues& norms) {
+  const auto& read = options.read();
+  return VectorOrigin()
+      .model(model_name(model))
+      .n_layers(model.n_layers())
+      .site(site_name(read.site()))
+      .positions(read.positions().to_string())
+      .method(method_name(options.method()))
+      .activation_norms(norms)
+      .metadata({{"positive_prompts", std::to_string(positive)},
+                 {"negative_prompts", std::to_string(negative)},
+                 {"pooling", read.pooling() == Pooling::mean ? "mean" : "tokens"},
+                 {"chat", read.chat() ? "true" : "false"}});
+}
+
+/// extract with ExtractOptions::streaming: reads chunks of prompts and keeps per layer only
+/// the statistics of the method (two MeanAccumulators; for the paired methods also a
+/// CovarianceAccumulator of the paired differences). `report`: progress over both sets.
+inline Extraction extract_streaming(const Model& model, const std::vector<std::string>& positive,
+                                    const std::vector<std::string>& negative,
+                                    const ExtractOptions& options,
+                                    const ProgressCallback& report) {
+  const char* call = "extract";
+  const auto method = options.method();
+  const bool paired = method == Method::pca_diff || method == Method::pca_center;
+  STEER_CHECK(paired || method == Method::mean_diff, call, ": streaming keeps the statistics "
+              "of mean-diff, pca-diff and pca-center, but ", method_name(method), " needs every "
+              "row (", method == Method::logistic ? "each optimizer step reads all of them"
+                                                  : "its classifier check reads all of them",
+              ") (hint: extract without streaming, or with mean-diff)");
+  STEER_CHECK(!options.keep_activations(), call, ": streaming keeps no activations, but "
+              "keep_activations is set (hint: set one of streaming and keep_activations)");
+  auto read = options.read();
+  detail::check_read_options(call, read);
+  const auto layers = checked_layers(call, model, read.layers());
+  read.progress(nullptr);
+  std::map<int64_t, vec::MeanAccumulator> positive_mean, negative_mean;
+  std::map<int64_t, vec::CovarianceAccumulator> differences;
+  for (const auto layer : layers) {
+    positive_mean.emplace(layer, vec::MeanAccumulator(model.d_model()));
+    negative_mean.emplace(layer, vec::MeanAccumulator(model.d_model()));
+    if (paired) differences.emplace(layer, vec::CovarianceAccumulator(model.d_model()));
+  }
+  const auto add_means = [&](std::map<int64_t, vec::MeanAccumulator>& means,
+                             const Activations& chunk) {
+    for (const auto layer : layers) means.at(layer).add(to_eigen_rows(chunk.at(layer)).map);
+  };
+  const auto total = static_cast<int64_t>(positive.size() + negative.size());
+  const auto chunk = static_cast<size_t>(stream_chunk_prompts(read));
+  if (paired) {
+    // Pair i needs both of its rows: each chunk reads the same pairs from both sets.
+    for (size_t begin = 0; begin < positive.size(); begin += chunk) {
+      const auto end = std::min(positive.size(), begin + chunk);
+      const auto pos = read_range(call, model, positive, begin, end, layers, read);
+      const auto neg = read_range(call, model, negative, begin, end, layers, read);
+      STEER_CHECK(pos.rows() == neg.rows(), call, ": ", method_name(method), " pairs rows, but "
+                  "positive prompts ", begin, " to ", end - 1, " gave ", pos.rows(),
+                  " rows and the negative prompts ", neg.rows(), " (hint: with Pooling::tokens, "
+                  "paired prompts must have as many selected tokens; use Pooling::mean)");
+      add_means(positive_mean, pos);
+      add_means(negative_mean, neg);
+      for (const auto layer : layers) {
+        differences.at(layer).add_differences(to_eigen_rows(pos.at(layer)).map,
+                                              to_eigen_rows(neg.at(layer)).map);
+      }
+      if (report) report(2 * static_cast<int64_t>(end), total);
+    }
+  } else {
+    int64_t offset = 0;
+    for (const auto* set : {&positive, &negative}) {
+      if (report) read.progress([&](int64_t done, int64_t) { report(offset + done, total); });
+      stream_activations(model, *set, read, [&](const Activations& part) {
+        add_means(set == &positive ? positive_mean : negative_mean, part);
+      });
+      offset += static_cast<int64_t>(set->size());
+    }
+  }
+
+  LayerValues norms;
+  for (const auto layer : layers) {
+    auto both = positive_mean.at(layer);
+    both.merge(negative_mean.at(layer));
+    norms[layer] = both.mean_norm();
+  }
+  Extraction out;
+  out.vector = SteeringVector(
+      model.d_model(), extraction_origin(model, options, positive.size(), negative.size(), norms));
+  for (const auto layer : layers) {
+    if (!paired) {
+      const Eigen::VectorXd difference =
+          positive_mean.at(layer).mean() - negative_mean.at(layer).mean();
+      out.vector.set(layer, adopt_tensor(Eigen::VectorXf(difference.cast<float>())));
+      continue;
+    }
+    const auto r = method == Method::pca_diff ? vec::pca_diff(differences.at(layer), options.pca())
+                                              : vec::pca_center(differences.at(layer), options.pca());
+    out.explained_variance_ratio[layer] = r.explained_variance_ratio(0);
+    out.vector.set(layer, adopt_tensor(r.direction()));
+  }
+  return out;
+}
+
+}  // namespace detail
+
 /// Reads `positive` and `negative` prompts through `model` and makes one direction per layer
 /// with `options.method()`, oriented from the negative to the positive set (the sets may
 /// differ in size, except for pca_diff / pca_center, which pair row i with row i).
@@ -309,6 +479,7 @@ inline Extraction extract(const Model& model, const std::vector<std::string>& po
   const auto total = static_cast<int64_t>(positive.size() + negative.size());
   auto read = options.read();
   const auto report = options.read().progress();
+  if (options.streaming()) return detail::extract_streaming(model, positive, negative, options, report);
   if (report) read.progress([&](int64_t done, int64_t) { report(done, total); });
   auto pos = read_activations(model, positive, read);
   if (report) {
@@ -330,17 +501,7 @@ inline Extraction extract(const Model& model, const std::vector<std::string>& po
   Extraction out;
   out.vector = SteeringVector(
       model.d_model(),
-      VectorOrigin()
-          .model(detail::model_name(model))
-          .n_layers(model.n_layers())
-          .site(site_name(read.site()))
-          .positions(read.positions().to_string())
-          .method(method_name(options.method()))
-          .activation_norms(norms)
-          .metadata({{"positive_prompts", std::to_string(positive.size())},
-                     {"negative_prompts", std::to_string(negative.size())},
-                     {"pooling", read.pooling() == Pooling::mean ? "mean" : "tokens"},
-                     {"chat", read.chat() ? "true" : "false"}}));
+      detail::extraction_origin(model, options, positive.size(), negative.size(), norms));
   for (const auto& [layer, rows] : pos.layers) {
     double explained = 0.0;
     auto direction = direction_from(rows, neg.at(layer), options, &explained);

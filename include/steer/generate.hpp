@@ -45,6 +45,12 @@ struct GenerateOptions {
   /// Seed of the sampler (temperature > 0): the same seed, prompts and options give the same
   /// text. Unset: 0.
   TORCH_ARG(std::optional<uint64_t>, seed) = std::nullopt;
+  /// One seed per prompt (temperature > 0; instead of `seed`): prompt b is sampled from its own
+  /// generator seeded seeds[b], so its tokens do not depend on the other prompts of the batch,
+  /// and a batch generates what each prompt generates alone with `seed(seeds[b])`.
+  /// With `seed`, one generator draws for the whole batch in turn (a prompt's tokens then
+  /// depend on its place in the batch). Example: `GenerateOptions().temperature(0.7).seeds({5, 6})`
+  TORCH_ARG(std::vector<uint64_t>, seeds) = {};
   /// Stop a sequence at one of the model's end-of-sequence ids (steer.json `eos_ids`).
   TORCH_ARG(bool, stop_at_eos) = true;
   /// Further token ids that end a sequence (not part of the output).
@@ -119,10 +125,12 @@ inline void check_generate_options(const GenerateOptions& o) {
   // Greedy decoding takes the argmax: a sampling option given with it would be ignored.
   if (o.temperature() == 0.0) {
     const char* given = o.top_k() != 0 ? "top_k" : o.top_p() != 1.0 ? "top_p"
-                        : o.seed().has_value() ? "seed" : nullptr;
+                        : o.seed().has_value() ? "seed" : !o.seeds().empty() ? "seeds" : nullptr;
     STEER_CHECK(given == nullptr, "generate: ", given, " is set but temperature is 0 (greedy "
                 "decoding ignores it; hint: set temperature > 0 to sample, e.g. 0.7)");
   }
+  STEER_CHECK(!o.seed().has_value() || o.seeds().empty(), "generate: both seed and seeds are "
+              "set; give seed (one generator for the batch) or seeds (one per prompt)");
   for (const auto& s : o.stop_strings()) {
     STEER_CHECK(!s.empty(), "generate: stop_strings must not contain an empty string");
   }
@@ -193,7 +201,24 @@ std::vector<Generation> generate_batch(const ModelT& model,
   std::vector<bool> done(batch, false);
   std::vector<size_t> streamed(batch, 0);
   for (int64_t b = 0; b < batch; ++b) out[b].prompt_ids = prompts[b];
-  auto generator = at::make_generator<at::CPUGeneratorImpl>(options.seed().value_or(0));
+  // One generator for the batch, or one per prompt (GenerateOptions::seeds).
+  const auto& seeds = options.seeds();
+  STEER_CHECK(seeds.empty() || static_cast<int64_t>(seeds.size()) == batch, "generate: seeds "
+              "has ", seeds.size(), " seeds for a batch of ", batch, " prompts; expected one "
+              "per prompt");
+  std::vector<torch::Generator> generators;
+  for (const auto seed : seeds) generators.push_back(at::make_generator<at::CPUGeneratorImpl>(seed));
+  if (seeds.empty()) {
+    generators.push_back(at::make_generator<at::CPUGeneratorImpl>(options.seed().value_or(0)));
+  }
+  const auto choose = [&](const torch::Tensor& logits) {
+    if (generators.size() == 1) return choose_tokens(logits, options, generators.front());
+    std::vector<torch::Tensor> rows;
+    for (int64_t b = 0; b < batch; ++b) {
+      rows.push_back(choose_tokens(logits.narrow(0, b, 1), options, generators[b]));
+    }
+    return torch::cat(rows);
+  };
 
   const bool use_cache = options.use_cache() && model.has_kv_cache();
   decltype(model.make_cache(1, 1)) cache{};  // steer::KvCache, declared in model.hpp
@@ -211,7 +236,7 @@ std::vector<Generation> generate_batch(const ModelT& model,
     out[b].stop_reason = reason;
   };
   for (int64_t step = 0; step < max_new; ++step) {
-    const torch::Tensor chosen = choose_tokens(next_logits, options, generator);
+    const torch::Tensor chosen = choose(next_logits);
     const auto* chosen_ids = chosen.data_ptr<int64_t>();
     for (int64_t b = 0; b < batch; ++b) {
       if (done[b]) continue;

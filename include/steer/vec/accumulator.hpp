@@ -109,10 +109,29 @@ class CovarianceAccumulator {
     for (Eigen::Index start = 0; start < batch.rows(); start += block_rows_) {
       const Eigen::Index rows = std::min(block_rows_, batch.rows() - start);
       block_ = batch.middleRows(start, rows).cast<double>();
-      const Eigen::VectorXd block_mean = block_.colwise().mean().transpose();
-      block_.rowwise() -= block_mean.transpose();
-      scatter_.selfadjointView<Eigen::Lower>().rankUpdate(block_.transpose());
-      combine_means(static_cast<double>(rows), block_mean);
+      add_block();
+    }
+  }
+
+  /// Adds the paired differences `positive.row(i) - negative.row(i)`, formed in float64 (as
+  /// vec::pca_diff forms them), so that the streamed pca_diff(accumulator) equals pca_diff of
+  /// the rows within float64 rounding.
+  /// Example: `diffs.add_differences(pos_batch, neg_batch); auto r = vec::pca_diff(diffs);`
+  void add_differences(const RowsRef& positive, const RowsRef& negative) {
+    STEER_CHECK(positive.cols() == d_ && negative.cols() == d_ &&
+                    positive.rows() == negative.rows(),
+                "CovarianceAccumulator::add_differences: expected two batches of the same "
+                "number of rows and d_model=", d_, " columns, got ", positive.rows(), " x ",
+                positive.cols(), " and ", negative.rows(), " x ", negative.cols(),
+                " (hint: row i of each batch is one contrastive pair)");
+    if (positive.rows() == 0) return;
+    detail::check_rows("CovarianceAccumulator::add_differences", "positive", positive);
+    detail::check_rows("CovarianceAccumulator::add_differences", "negative", negative);
+    for (Eigen::Index start = 0; start < positive.rows(); start += block_rows_) {
+      const Eigen::Index rows = std::min(block_rows_, positive.rows() - start);
+      block_ = positive.middleRows(start, rows).cast<double>() -
+               negative.middleRows(start, rows).cast<double>();
+      add_block();
     }
   }
 
@@ -147,6 +166,15 @@ class CovarianceAccumulator {
   }
 
  private:
+  // Adds the rows in block_ (float64): centred on their own mean, a rank-k update of the
+  // scatter, then merged with Chan's formula.
+  void add_block() {
+    const Eigen::VectorXd block_mean = block_.colwise().mean().transpose();
+    block_.rowwise() -= block_mean.transpose();
+    scatter_.selfadjointView<Eigen::Lower>().rankUpdate(block_.transpose());
+    combine_means(static_cast<double>(block_.rows()), block_mean);
+  }
+
   // Updates count and mean with a block of nb rows of mean mb, adding Chan's correction
   // (na nb / n) delta delta^T to the scatter (the block's own scatter is added by the caller).
   void combine_means(double nb, const Eigen::VectorXd& mb) {

@@ -14,6 +14,7 @@
 #include <Eigen/Eigenvalues>
 
 #include "steer/error.hpp"
+#include "steer/vec/accumulator.hpp"
 #include "steer/vec/detail/check.hpp"
 #include "steer/vec/types.hpp"
 
@@ -198,6 +199,84 @@ inline int lanczos_top(const char* call, const Eigen::MatrixXd& x, bool gram, in
       "eigenvalues converge slowly and make the components ill-defined)"));
 }
 
+/// Fills `result`'s components, explained variance and ratio from the top eigenpairs of the
+/// (centred or uncentred) second moment: `values` (descending) and `directions` (d x k columns,
+/// any norm), `total` its trace, `dof` the divisor of the variance. Refuses a k beyond the
+/// numerical rank; orients each component so that `orient` projects positively on it.
+inline void finish_components(const char* call, PcaResult& result, const Eigen::VectorXd& values,
+                              const Eigen::MatrixXd& directions, double total, double dof,
+                              const Eigen::VectorXd& orient, bool centred) {
+  const auto k = static_cast<int>(values.size());
+  const Eigen::Index d = directions.rows();
+  const double largest = values(0);
+  for (int i = 0; i < k; ++i) {
+    STEER_CHECK(values(i) > kPcaRankTolerance * largest, call, ": k=", k,
+                " exceeds the numerical rank of the ", (centred ? "centred " : ""),
+                "data: expected component ", i, " to have an eigenvalue above ",
+                kPcaRankTolerance, " of the largest (", largest, "), got ", values(i),
+                " (hint: lower k; the data spans only ", i, " direction", (i == 1 ? "" : "s"),
+                ")");
+  }
+
+  result.components.resize(k, d);
+  result.explained_variance.resize(k);
+  result.explained_variance_ratio.resize(k);
+  const double orient_norm = orient.norm();
+  for (int i = 0; i < k; ++i) {
+    Eigen::VectorXd v = directions.col(i);
+    v.normalize();
+    const double projection = v.dot(orient);
+    if (std::abs(projection) > 1e-12 * orient_norm) {
+      if (projection < 0.0) v = -v;
+    } else {
+      // Mean difference orthogonal to the component: make its largest entry positive.
+      Eigen::Index at = 0;
+      v.cwiseAbs().maxCoeff(&at);
+      if (v(at) < 0.0) v = -v;
+    }
+    result.components.row(i) = v.cast<float>().transpose();
+    result.explained_variance(i) = values(i) / dof;
+    result.explained_variance_ratio(i) = values(i) / total;
+  }
+}
+
+/// PCA of rows given only through their d x d second moment `moment` (sum of x x^T over the
+/// `n` rows; the scatter about the mean when options.center()), by the exact symmetric
+/// eigensolver: the streaming form of pca_rows, for rows that were never kept.
+inline PcaResult pca_moment(const char* call, const Eigen::MatrixXd& moment, Eigen::Index n,
+                            const Eigen::VectorXd& orient, const Eigen::VectorXd& mean,
+                            const PcaOptions& options) {
+  const Eigen::Index d = moment.rows();
+  const int k = options.k();
+  STEER_CHECK(options.method() != PcaMethod::iterative, call, ": PcaMethod::iterative works "
+              "on the rows, but streamed rows are summarized by their ", d, " x ", d,
+              " second moment, which is solved exactly (hint: leave PcaOptions::method at "
+              "automatic or exact)");
+  const Eigen::Index max_rank = std::min(options.center() ? n - 1 : n, d);
+  STEER_CHECK(k >= 1 && k <= max_rank, call, ": k must be in [1, ", max_rank, "] for ", n,
+              (options.center() ? " centred" : ""), " rows of d_model=", d, ", got k=", k);
+  const double total = moment.trace();
+  STEER_CHECK(total > 0.0, call, ": the ", (options.center() ? "centred " : ""),
+              "data is all zeros (", n, " rows of d_model=", d,
+              "), so it has no principal components (hint: identical positive and negative "
+              "activations?)");
+  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> solver(moment);
+  STEER_CHECK(solver.info() == Eigen::Success, call, ": the symmetric eigensolver did not "
+              "converge on the ", d, " x ", d, " matrix");
+  Eigen::VectorXd values(k);
+  Eigen::MatrixXd vectors(d, k);
+  for (int i = 0; i < k; ++i) {
+    values(i) = solver.eigenvalues()(d - 1 - i);
+    vectors.col(i) = solver.eigenvectors().col(d - 1 - i);
+  }
+  PcaResult result;
+  result.mean = options.center() ? mean : Eigen::VectorXd(Eigen::VectorXd::Zero(d));
+  result.method = PcaMethod::exact;
+  const double dof = options.center() ? static_cast<double>(n - 1) : static_cast<double>(n);
+  finish_components(call, result, values, vectors, total, dof, orient, options.center());
+  return result;
+}
+
 /// PCA of the rows of `x` (float64, consumed), components oriented by `orient`.
 inline PcaResult pca_rows(const char* call, Eigen::MatrixXd x, const Eigen::VectorXd& orient,
                           const PcaOptions& options) {
@@ -259,38 +338,13 @@ inline PcaResult pca_rows(const char* call, Eigen::MatrixXd x, const Eigen::Vect
     result.iterations = lanczos_top(call, x, gram, k, options, total, values, vectors);
   }
 
-  const double largest = values(0);
-  for (int i = 0; i < k; ++i) {
-    STEER_CHECK(values(i) > kPcaRankTolerance * largest, call, ": k=", k,
-                " exceeds the numerical rank of the ", (options.center() ? "centred " : ""),
-                "data: expected component ", i, " to have an eigenvalue above ",
-                kPcaRankTolerance, " of the largest (", largest, "), got ", values(i),
-                " (hint: lower k; the data spans only ", i, " direction", (i == 1 ? "" : "s"),
-                ")");
-  }
-
-  result.components.resize(k, d);
-  result.explained_variance.resize(k);
-  result.explained_variance_ratio.resize(k);
   const double dof = options.center() ? static_cast<double>(n - 1) : static_cast<double>(n);
-  const double orient_norm = orient.norm();
+  Eigen::MatrixXd directions(d, k);
   for (int i = 0; i < k; ++i) {
-    Eigen::VectorXd v = gram ? Eigen::VectorXd(x.transpose() * vectors.col(i))
+    directions.col(i) = gram ? Eigen::VectorXd(x.transpose() * vectors.col(i))
                              : Eigen::VectorXd(vectors.col(i));
-    v.normalize();
-    const double projection = v.dot(orient);
-    if (std::abs(projection) > 1e-12 * orient_norm) {
-      if (projection < 0.0) v = -v;
-    } else {
-      // Mean difference orthogonal to the component: make its largest entry positive.
-      Eigen::Index at = 0;
-      v.cwiseAbs().maxCoeff(&at);
-      if (v(at) < 0.0) v = -v;
-    }
-    result.components.row(i) = v.cast<float>().transpose();
-    result.explained_variance(i) = values(i) / dof;
-    result.explained_variance_ratio(i) = values(i) / total;
   }
+  finish_components(call, result, values, directions, total, dof, orient, options.center());
   return result;
 }
 
@@ -346,6 +400,37 @@ inline PcaResult pca_center(const RowsRef& positive, const RowsRef& negative,
   x.bottomRows(n) = q - centre;
   const Eigen::VectorXd orient = (p - q).colwise().mean().transpose();
   return detail::pca_rows("pca_center", std::move(x), orient, options);
+}
+
+/// pca_diff from the paired differences streamed into a CovarianceAccumulator (rows
+/// `positive_i - negative_i`, added batch by batch, merged across processes), so the rows need
+/// not be kept: the d x d second moment (uncentred: scatter + N mean mean^T) is decomposed by
+/// the exact eigensolver. Equals pca_diff of the rows within float64 rounding.
+/// Example: `acc.add(pos_batch - neg_batch); auto r = steer::vec::pca_diff(acc);`
+inline PcaResult pca_diff(const CovarianceAccumulator& differences,
+                          const PcaOptions& options = PcaOptions()) {
+  const auto n = static_cast<Eigen::Index>(differences.count());
+  STEER_CHECK(n > 0, "pca_diff: the accumulator holds no differences (hint: add rows first)");
+  const Eigen::VectorXd& mean = differences.mean();
+  Eigen::MatrixXd moment = differences.scatter();
+  if (!options.center()) moment.noalias() += static_cast<double>(n) * mean * mean.transpose();
+  return detail::pca_moment("pca_diff", moment, n, mean, mean, options);
+}
+
+/// pca_center from streamed paired differences (see pca_diff above): its 2N rows
+/// +-(positive_i - negative_i) / 2 have second moment M / 2 (M that of the differences) and
+/// mean zero, so the components equal pca_diff's. Equals pca_center of the rows within
+/// float64 rounding.
+inline PcaResult pca_center(const CovarianceAccumulator& differences,
+                            const PcaOptions& options = PcaOptions()) {
+  const auto n = static_cast<Eigen::Index>(differences.count());
+  STEER_CHECK(n > 0, "pca_center: the accumulator holds no differences (hint: add rows first)");
+  const Eigen::VectorXd& mean = differences.mean();
+  Eigen::MatrixXd moment = differences.scatter();
+  moment.noalias() += static_cast<double>(n) * mean * mean.transpose();
+  moment *= 0.5;
+  const Eigen::VectorXd zero = Eigen::VectorXd::Zero(mean.size());
+  return detail::pca_moment("pca_center", moment, 2 * n, mean, zero, options);
 }
 
 }  // namespace steer::vec
