@@ -16,6 +16,7 @@
 #include <torch/types.h>
 #include <torch/utils.h>
 
+#include "steer/architecture.hpp"
 #include "steer/error.hpp"
 #include "steer/hook_point.hpp"
 #include "steer/hooks.hpp"
@@ -46,14 +47,37 @@ inline torch::Tensor unit_direction(const char* call, const torch::Tensor& direc
   return r / norm;
 }
 
+/// The direction to remove from the output of `writer` (of layer `layer`) so that what reaches
+/// the residual stream has no component along the unit direction r: r itself, or, when a norm
+/// with per-channel scale g sits between the writer and the stream (Gemma 2/3's post-norms),
+/// the unit vector along g * r: x . (g * r) = 0 makes (g * x / rms(x)) . r = 0.
+inline torch::Tensor writer_direction(const char* call, const Model& model, int64_t layer,
+                                      const ResidualWriter& writer, const torch::Tensor& r) {
+  if (writer.scale_norm.empty()) return r;
+  const auto path = model.layer(layer).block + "." + writer.scale_norm;
+  auto norm = model.submodule(path);
+  STEER_CHECK(norm.hasattr("weight") && norm.attr("weight").isTensor(), call, ": norm '", path,
+              "' has no weight tensor (family ", model.config().family, ")");
+  const auto scale = norm.attr("weight").toTensor().detach().to(torch::kCPU, torch::kFloat64) +
+                     writer.scale_offset;
+  const auto scaled = scale * r;
+  const auto length = scaled.norm().item<double>();
+  STEER_CHECK(length > 0, call, ": the scale of norm '", path, "' is zero wherever the "
+              "direction is not, so no output of that layer can carry the direction");
+  return scaled / length;
+}
+
 }  // namespace detail
 
 /// Directional ablation at every layer and position, as hooks: steer::Ablate(direction) at
 /// resid_pre, attn_out and mlp_out of every layer (Arditi et al. 2024). The embedding output
 /// (resid_pre.0) and every attention and MLP output lose their component along the direction,
 /// so the residual stream never carries it; the resid_pre hooks of later layers then remove
-/// only rounding error. orthogonalize() makes the same model in its weights. The hooks stay
-/// attached while the handles live.
+/// only rounding error. In a family whose attention and MLP outputs pass a scaling norm before
+/// the residual add (Gemma 2 and 3, architecture.hpp), attn_out and mlp_out lose the direction
+/// scaled by that norm's weight instead, which is what keeps the norm's output free of it.
+/// orthogonalize() makes the same model in its weights. The hooks stay attached while the
+/// handles live.
 /// Example:
 /// ```
 /// auto ablation = steer::ablate_direction(model, refusal);   // 3 * n_layers hooks
@@ -62,13 +86,18 @@ inline torch::Tensor unit_direction(const char* call, const torch::Tensor& direc
 /// ```
 inline std::vector<HookHandle<Ablate>> ablate_direction(const Model& model,
                                                         const torch::Tensor& direction) {
-  const Ablate action(
-      detail::unit_direction("ablate_direction", direction, model.d_model(), detail::model_name(model)));
+  const char* call = "ablate_direction";
+  const auto r = detail::unit_direction(call, direction, model.d_model(), detail::model_name(model));
+  const auto& arch = model.config().architecture();
   std::vector<HookHandle<Ablate>> handles;
   for (int64_t layer = 0; layer < model.n_layers(); ++layer) {
-    for (auto site : {Site::resid_pre, Site::attn_out, Site::mlp_out}) {
-      handles.push_back(hook(model, HookPoint(site, layer), action, Positions::all()));
-    }
+    handles.push_back(hook(model, HookPoint(Site::resid_pre, layer), Ablate(r), Positions::all()));
+    handles.push_back(hook(model, HookPoint(Site::attn_out, layer),
+                           Ablate(detail::writer_direction(call, model, layer, arch.attn_writer, r)),
+                           Positions::all()));
+    handles.push_back(hook(model, HookPoint(Site::mlp_out, layer),
+                           Ablate(detail::writer_direction(call, model, layer, arch.mlp_writer, r)),
+                           Positions::all()));
   }
   return handles;
 }
@@ -125,8 +154,11 @@ inline bool has_bias(const torch::jit::Module& owner) {
 /// Writes a copy of the model directory `model_dir` to `out_dir` whose weights no longer write
 /// `direction` into the residual stream: every embedding row e <- e - (e.r) r, and every
 /// matrix that writes to the residual W <- W - r r^T W (with its bias), r = direction / |direction|.
-/// Llama family: the token embedding, each attention o_proj and each MLP down_proj; GPT-2: the
-/// token and position embeddings (wte, wpe), each attention and MLP c_proj. A tied unembedding
+/// Which matrices: the family's row of the architecture table (architecture.hpp): the token
+/// embedding, a learned position embedding (GPT-2's wpe), and each attention's and MLP's
+/// output projection (Llama: o_proj, down_proj; GPT-2: c_proj; GPT-NeoX: dense,
+/// dense_4h_to_h); where a scaling norm follows them (Gemma 2, 3) along the direction scaled by
+/// its weight, as ablate_direction does. A tied unembedding
 /// gets its own unedited copy (steer.json then says tied_embeddings: false), so the model
 /// computes exactly what ablate_direction's hooks compute on the original. The edit is recorded
 /// in the new steer.json under "edits" (direction, weights, metadata); tokenizer.json is copied.
@@ -175,24 +207,22 @@ inline Orthogonalization orthogonalize(const std::string& model_dir,
     out.untied_unembedding = true;
   }
 
+  const auto& arch = c.architecture();
   detail::project_out_parameter(call, embedding, c.embedding_path, "weight", /*axis=*/1, r,
                                 out.weights);
-  if (c.family == "gpt2") {
-    const auto parent = c.embedding_path.substr(0, c.embedding_path.rfind('.') + 1);
-    detail::project_out_parameter(call, model.submodule(parent + "wpe"), parent + "wpe",
+  if (!arch.positions.empty()) {
+    detail::project_out_parameter(call, model.submodule(arch.positions), arch.positions,
                                   "weight", /*axis=*/1, r, out.weights);
   }
   for (int64_t i = 0; i < c.n_layers; ++i) {
     const auto& l = c.layers[i];
-    // Llama: nn.Linear, weight [d_model, in]; GPT-2: Conv1D, weight [in, d_model].
-    const bool gpt2 = c.family == "gpt2";
-    for (const auto& path : {l.attn + (gpt2 ? ".c_proj" : ".o_proj"),
-                             l.mlp + (gpt2 ? ".c_proj" : ".down_proj")}) {
+    for (const auto& [owner, writer] : {std::pair{l.attn, arch.attn_writer}, {l.mlp, arch.mlp_writer}}) {
+      const auto path = owner + "." + writer.module;
+      const auto d = detail::writer_direction(call, model, i, writer, r);
       auto linear = model.submodule(path);
-      detail::project_out_parameter(call, linear, path, "weight", /*axis=*/gpt2 ? 1 : 0, r,
-                                    out.weights);
+      detail::project_out_parameter(call, linear, path, "weight", writer.axis, d, out.weights);
       if (detail::has_bias(linear)) {
-        detail::project_out_parameter(call, linear, path, "bias", /*axis=*/0, r, out.weights);
+        detail::project_out_parameter(call, linear, path, "bias", /*axis=*/0, d, out.weights);
       }
     }
   }

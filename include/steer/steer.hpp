@@ -1,6 +1,7 @@
 // The umbrella header: includes steer's public headers, nothing else.
 #pragma once
 
+#include "steer/architecture.hpp"
 #include "steer/call_layout.hpp"
 #include "steer/chat_template.hpp"
 #include "steer/eigen_bridge.hpp"
