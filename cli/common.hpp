@@ -133,11 +133,16 @@ inline ProgressCallback progress_printer(std::string program) {
   };
 }
 
-/// Checks that `vector`, read from `file`, fits `model`: its d_model, its n_layers when the
-/// file records it, its layers and its site. Returns the site.
+/// Checks that `vector`, read from `file`, fits `model`: its architecture (a control vector's
+/// model_hint) when the file names one, its d_model, its n_layers when the file records it, its
+/// layers and its site. Returns the site.
 inline Site check_vector_fits(const SteeringVector& vector, const std::string& file,
                               const Model& model) {
   const auto name = detail::model_name(model);
+  const auto& architecture = vector.origin().architecture();
+  STEER_CHECK(architecture.empty() || architecture == model.config().hf_model_type, "vector '",
+              file, "' was written for a '", architecture, "' model but model '", name,
+              "' is a '", model.config().hf_model_type, "' (hint: vector from another model?)");
   STEER_CHECK(vector.d_model() == model.d_model(), "vector '", file,
               "' has d_model=", vector.d_model(), " but model '", name,
               "' has d_model=", model.d_model(), " (hint: vector from another model?)");

@@ -332,6 +332,7 @@ inline Extraction extract(const Model& model, const std::vector<std::string>& po
       model.d_model(),
       VectorOrigin()
           .model(detail::model_name(model))
+          .architecture(model.config().hf_model_type)
           .n_layers(model.n_layers())
           .site(site_name(read.site()))
           .positions(read.positions().to_string())
