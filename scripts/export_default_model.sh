@@ -20,11 +20,12 @@ if [ ! -f "$cache/.steer-complete" ]; then
   "$ROOT/.venv/bin/python" "$ROOT/tools/default_model.py" --out "$cache/hf"
   "$ROOT/.venv/bin/python" "$ROOT/tools/export_model.py" --hf "$cache/hf" --out "$cache/model"
   touch "$cache/.steer-complete"
-  # Exports made by older versions of the tools are no longer used by this checkout.
-  for old in "$STEER_CACHE_DIR/models/$NAME"-*; do
-    [ "$old" != "$cache" ] && rm -rf "$old"
-  done
 fi
+# Exports made by other versions of the tools may still be used by other checkouts (a branch,
+# a worktree, CI's fresh clone): the three used last are kept, older ones removed.
+touch "$cache/.steer-used"
+ls -dt "$STEER_CACHE_DIR/models/$NAME"-*/.steer-used 2>/dev/null | tail -n +4 |
+  while read -r used; do rm -rf "$(dirname "$used")"; done
 mkdir -p "$ROOT/models/hf"
 ln -sfn "$cache/model" "$ROOT/models/$NAME"
 ln -sfn "$cache/hf" "$ROOT/models/hf/$NAME"
