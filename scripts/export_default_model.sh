@@ -12,7 +12,7 @@ NAME=smollm2-135m-instruct
 
 key=$(cat "$ROOT/tools/requirements.txt" "$ROOT/tools/default_model.py" \
           "$ROOT/tools/export_model.py" "$ROOT/tools/steer_modules.py" \
-          "$ROOT/tools/chat_formats.py" | sha256sum | cut -c1-12)
+          "$ROOT/tools/chat_formats.py" "$ROOT/tools/architectures.py" | sha256sum | cut -c1-12)
 cache="$STEER_CACHE_DIR/models/$NAME-$key"
 if [ ! -f "$cache/.steer-complete" ]; then
   echo "[steer] exporting the default model $NAME into $cache" >&2

@@ -116,6 +116,10 @@ TEST(Cli, ExtractThenGenerateEqualLibraryCalls) {
   EXPECT_EQ(written.origin().site(), "resid_post");
   EXPECT_EQ(written.origin().n_layers(), model().n_layers());
   EXPECT_EQ(written.origin().model(), expected.vector.origin().model());
+  EXPECT_EQ(written.origin().architecture(), "llama");
+  // The hint names the architecture as repeng and llama.cpp write it, not the directory.
+  EXPECT_EQ(steer::io::read_gguf(gguf).at("controlvector.model_hint").as_string(), "llama");
+  EXPECT_EQ(steer::io::read_gguf(gguf).at("steer.model").as_string(), "smollm2-135m-instruct");
   EXPECT_EQ(written.origin().method(), "mean-diff");
   for (const auto layer : written.layers()) {
     EXPECT_EQ(max_abs_diff(written.at(layer), expected.vector.at(layer)), 0.0) << layer;
@@ -518,6 +522,15 @@ TEST(Cli, RuntimeErrorsExitOneAndNameTheFile) {
   steer::SteeringVector seven(/*d_model=*/7, steer::VectorOrigin().model("tiny"));
   seven.set(/*layer=*/3, torch::ones({7}));
   steer::io::write_steering_vector(narrow, seven);
+  // Control vectors written for another architecture (same width) and another width.
+  const auto qwen = scratch("qwen2-576.gguf");
+  steer::SteeringVector for_qwen(/*d_model=*/576, steer::VectorOrigin().architecture("qwen2"));
+  for_qwen.set(/*layer=*/3, torch::ones({576}));
+  steer::io::write_control_vector(qwen, for_qwen);
+  const auto wide = scratch("llama-2048.gguf");
+  steer::SteeringVector for_wide(/*d_model=*/2048, steer::VectorOrigin().architecture("llama"));
+  for_wide.set(/*layer=*/3, torch::ones({2048}));
+  steer::io::write_control_vector(wide, for_wide);
   const auto missing = scratch("missing.gguf");
   const auto empty = scratch("empty.gguf");
   write_bytes(empty, "");
@@ -544,6 +557,12 @@ TEST(Cli, RuntimeErrorsExitOneAndNameTheFile) {
   const std::vector<ErrorCase> cases = {
       {with({"--vector", narrow}), 1, start,
        "has d_model=7 but model 'smollm2-135m-instruct' has d_model=576"},
+      {with({"--vector", qwen + ":2"}), 1, start,
+       "vector '" + qwen + "' was written for a 'qwen2' model but model 'smollm2-135m-instruct' "
+       "is a 'llama' (hint: vector from another model?)"},
+      {with({"--vector", wide}), 1, start,
+       "vector '" + wide + "' has d_model=2048 but model 'smollm2-135m-instruct' has "
+       "d_model=576"},
       {with({"--layers", "40"}), 1, start, "--layers: '40' names layer 40, out of range"},
       {with({"--ablate-direction", missing + ":4"}), 1, start,
        "read_steering_vector: cannot open '" + missing + "'"},

@@ -133,7 +133,7 @@ TEST(ForeignTraced, GenerateWithAndWithoutTokenizer) {
 // The attention of the GPT-NeoX-named module returns (out, weights): hooks act on element 0.
 TEST(ForeignScripted, TupleOutputHookedAtElementZero) {
   const auto model = steer::Model::load(foreign("neox"));
-  EXPECT_EQ(model.config().family, "gpt-neox");
+  EXPECT_EQ(model.config().family, "gpt_neox");
   EXPECT_EQ(model.layer(1).attn, "gpt_neox.layers.1.attention");
   const auto ref = steer::io::read_safetensors(foreign("neox.safetensors"));
   const auto& ids = ref.at("ids");
@@ -279,8 +279,8 @@ TEST(ForeignErrors, UnknownLayoutListsWhatWasExpected) {
   EXPECT_STEER_ERROR(steer::Model::load(foreign("unknown")), "Model::load: ",
                      "unknown/model.pt has no steer.json and discover_layers: no known layer "
                      "layout among",
-                     "expected blocks 'model.layers.N' (Llama, Mistral, Qwen2), "
-                     "'transformer.h.N' (GPT-2) or 'gpt_neox.layers.N' (GPT-NeoX)",
+                     "expected blocks 'model.layers.N' (llama, gemma2), "
+                     "'transformer.h.N' (gpt2), 'gpt_neox.layers.N' (gpt_neox)",
                      "hint: export the model with tools/export_model.py");
   EXPECT_STEER_ERROR(steer::Model::load(foreign("")), "has neither steer.json nor model.pt");
 }

@@ -22,6 +22,17 @@ namespace steer::test {
 inline const char* const kSites[] = {"resid_pre", "resid_mid", "resid_post", "attn_out",
                                      "mlp_out"};
 
+/// The sites a reference file records (its metadata "sites": "resid_pre,attn_out,..."; all of
+/// kSites when it has none; a parallel-residual model has no resid_mid).
+inline std::vector<std::string> reference_sites(const steer::io::Safetensors& ref) {
+  const auto found = ref.metadata.find("sites");
+  if (found == ref.metadata.end()) return {std::begin(kSites), std::end(kSites)};
+  std::vector<std::string> out;
+  std::stringstream list(found->second);
+  for (std::string item; std::getline(list, item, ',');) out.push_back(item);
+  return out;
+}
+
 /// The layers a reference file records (its metadata "layers": "0,1,2").
 inline std::vector<int64_t> reference_layers(const steer::io::Safetensors& ref) {
   std::vector<int64_t> out;
@@ -39,8 +50,8 @@ inline void expect_records_match(const std::string& model_dir, const std::string
   const auto& ids = ref.at("ids");
   std::vector<std::pair<std::string, steer::HookHandle<steer::Record>>> records;
   for (auto layer : reference_layers(ref)) {
-    for (const char* site : kSites) {
-      const auto name = std::string(site) + "." + std::to_string(layer);
+    for (const auto& site : reference_sites(ref)) {
+      const auto name = site + "." + std::to_string(layer);
       records.emplace_back(name, steer::hook(model, name, steer::Record()));
     }
   }
@@ -70,8 +81,8 @@ inline void expect_add_matches(const std::string& model_dir, const std::string& 
   const auto ref = steer::io::read_safetensors(ref_file);
   const auto layer = ref.metadata.at("steer_layer");
   const double c = std::stod(ref.metadata.at("coefficient"));
-  for (const char* site : kSites) {
-    const auto name = std::string(site) + "." + layer;
+  for (const auto& site : reference_sites(ref)) {
+    const auto name = site + "." + layer;
     SCOPED_TRACE(name);
     auto handle = steer::hook(model, name, steer::Add(ref.at("vector"), c));
     const auto diff = max_logit_diff(model.logits(ref.at("ids")), ref.at("add." + name));

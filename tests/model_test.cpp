@@ -92,8 +92,8 @@ TEST_P(TinyModel, LayoutComesFromSteerJson) {
   const auto model = steer::Model::load(tiny(GetParam()));
   const auto& config = model.config();
   EXPECT_EQ(config.family, GetParam());
-  EXPECT_EQ(model.n_layers(), GetParam() == "llama" ? 3 : 2);
-  EXPECT_EQ(model.d_model(), GetParam() == "llama" ? 64 : 32);
+  EXPECT_EQ(model.n_layers(), GetParam() == "gpt2" ? 2 : 3);
+  EXPECT_EQ(model.d_model(), GetParam() == "gpt2" ? 32 : 64);
   for (int64_t i = 0; i < model.n_layers(); ++i) {
     const auto& layer = model.layer(i);
     // Each block, attention and MLP is its own submodule: the hook layer needs them.
@@ -138,7 +138,11 @@ TEST_P(TinyModel, ReducedPrecisionStaysCloseToFloat32) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Families, TinyModel, ::testing::Values("llama", "gpt2"));
+// The families of tools/architectures.py: llama and gpt2 from the tiny_models fixture, the
+// others from family_models (make_model_fixtures.py families).
+INSTANTIATE_TEST_SUITE_P(Families, TinyModel,
+                         ::testing::Values("llama", "gpt2", "mistral", "qwen2", "qwen3", "gemma",
+                                           "gemma2", "gemma3", "phi3", "gpt_neox"));
 
 TEST(DefaultModel, LayoutOfSmolLM2) {
   const auto model = steer::Model::load(default_model_dir());

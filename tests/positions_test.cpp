@@ -47,7 +47,7 @@ TEST(HookPoint, DiscoversLayersFromModulePaths) {
   EXPECT_EQ(neox[0].attn, "gpt_neox.layers.0.attention");
   EXPECT_STEER_ERROR(steer::discover_layers({"encoder.block.0", "decoder"}),
                      "discover_layers: no known layer layout among 2 module paths",
-                     "'transformer.h.N' (GPT-2)");
+                     "'transformer.h.N' (gpt2)");
   EXPECT_STEER_ERROR(steer::discover_layers({"model.layers.0", "model.layers.0.mlp"}),
                      "block 'model.layers.0' looks like a llama block but has no "
                      "'model.layers.0.self_attn'");

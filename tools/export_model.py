@@ -2,19 +2,21 @@
 """Export a Hugging Face causal LM to a steer model directory.
 
     python tools/export_model.py --hf DIR --out MODEL_DIR        # a local HF directory
-    python tools/export_model.py --random llama --out MODEL_DIR  # tiny random model for tests
+    python tools/export_model.py --gguf FILE --out MODEL_DIR     # a GGUF file, dequantized
+    python tools/export_model.py --random FAMILY --out MODEL_DIR  # tiny random model for tests
     python tools/export_model.py --hf DIR --out MODEL_DIR --trace  # torch.jit.trace instead
 
 A model directory holds model.pt (TorchScript, scripted: module hierarchy kept, not frozen),
-tokenizer.json and steer.json (see docs/model-directory.md). Families: GPT-2 and Llama-style
-(Llama, Mistral, Qwen2, SmolLM). The export checks the TorchScript module against
-transformers on a few prompts before it writes anything.
+tokenizer.json and steer.json (see docs/model-directory.md). Families: the rows of
+tools/architectures.py (llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3, gpt2). The export
+checks the TorchScript module against transformers on a few prompts before it writes anything.
 
 --trace writes a torch.jit.trace of the same modules' `forward` (full recompute) and no
 `forward_cached`: a trace bakes Python ints such as the cache's past length in as constants.
 steer.json's `methods` then lists `forward` alone, and steer runs the model by full recompute.
 """
 import argparse
+import hashlib
 import json
 import shutil
 import sys
@@ -25,11 +27,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import architectures  # noqa: E402
 import steer_modules  # noqa: E402
 from chat_formats import UnknownChatTemplate, chat_format, default_system_prompt  # noqa: E402
 
 FORMAT_VERSION = 1
-LLAMA_TYPES = {"llama", "mistral", "qwen2", "smollm"}
 EXPORT_CHECK_TOLERANCE = 1e-4
 
 
@@ -37,70 +39,7 @@ def fail(message: str) -> None:
     sys.exit(f"export_model: {message}")
 
 
-# ----------------------------------------------------------------------------- building
-
-
-def llama_layout(n_layers: int) -> list:
-    return [{"block": f"model.layers.{i}", "attn": f"model.layers.{i}.self_attn",
-             "mlp": f"model.layers.{i}.mlp"} for i in range(n_layers)]
-
-
-def gpt2_layout(n_layers: int) -> list:
-    return [{"block": f"transformer.h.{i}", "attn": f"transformer.h.{i}.attn",
-             "mlp": f"transformer.h.{i}.mlp"} for i in range(n_layers)]
-
-
-def build_llama(hf):
-    c = hf.config
-    head_dim = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
-    attn = hf.model.layers[0].self_attn
-    cfg = {
-        "vocab_size": c.vocab_size, "d_model": c.hidden_size, "n_layers": c.num_hidden_layers,
-        "n_heads": c.num_attention_heads, "n_kv_heads": c.num_key_value_heads,
-        "head_dim": head_dim, "d_ff": c.intermediate_size, "norm_eps": c.rms_norm_eps,
-        "qkv_bias": attn.q_proj.bias is not None, "out_bias": attn.o_proj.bias is not None,
-        "mlp_bias": hf.model.layers[0].mlp.gate_proj.bias is not None,
-    }
-    if c.hidden_act != "silu":
-        fail(f"Llama-style model with hidden_act={c.hidden_act!r}; steer exports 'silu' only")
-    if getattr(c, "use_sliding_window", False):
-        fail("sliding-window attention is not supported by steer's Llama export")
-    rotary = hf.model.rotary_emb
-    module = steer_modules.LlamaForCausalLM(cfg, rotary.inv_freq,
-                                            float(getattr(rotary, "attention_scaling", 1.0)))
-    state = {k: v for k, v in hf.state_dict().items() if not k.endswith("rotary_emb.inv_freq")}
-    missing, unexpected = module.load_state_dict(state, strict=False)
-    if missing != ["model.inv_freq"] or unexpected:
-        fail(f"weights do not fit: missing {missing}, unexpected {unexpected}")
-    if c.tie_word_embeddings:
-        module.lm_head.weight = module.model.embed_tokens.weight
-    layout = llama_layout(cfg["n_layers"])
-    paths = {"embedding": "model.embed_tokens", "final_norm": "model.norm", "unembedding": "lm_head"}
-    return module, cfg, layout, paths
-
-
-def build_gpt2(hf):
-    c = hf.config
-    cfg = {
-        "vocab_size": c.vocab_size, "d_model": c.n_embd, "n_layers": c.n_layer,
-        "n_heads": c.n_head, "n_kv_heads": c.n_head, "head_dim": c.n_embd // c.n_head,
-        "d_ff": c.n_inner or 4 * c.n_embd, "norm_eps": c.layer_norm_epsilon,
-        "max_positions": c.n_positions, "activation": c.activation_function,
-    }
-    if c.activation_function not in {"gelu_new", "gelu_pytorch_tanh", "gelu", "relu"}:
-        fail(f"GPT-2 activation {c.activation_function!r} is not supported")
-    if getattr(c, "scale_attn_by_inverse_layer_idx", False) or getattr(c, "reorder_and_upcast_attn", False):
-        fail("GPT-2 options scale_attn_by_inverse_layer_idx / reorder_and_upcast_attn are not supported")
-    module = steer_modules.GPT2LMHeadModel(cfg)
-    state = {k: v for k, v in hf.state_dict().items()
-             if not (k.endswith(".attn.bias") or k.endswith(".attn.masked_bias"))}
-    missing, unexpected = module.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        fail(f"weights do not fit: missing {missing}, unexpected {unexpected}")
-    module.lm_head.weight = module.transformer.wte.weight
-    layout = gpt2_layout(cfg["n_layers"])
-    paths = {"embedding": "transformer.wte", "final_norm": "transformer.ln_f", "unembedding": "lm_head"}
-    return module, cfg, layout, paths
+# ----------------------------------------------------------------------------- chat
 
 
 def special_tokens(tokenizer, generation_config) -> dict:
@@ -200,6 +139,41 @@ def check_against_hf(hf, scripted, cfg) -> float:
     return worst
 
 
+# ----------------------------------------------------------------------------- GGUF files
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def gguf_to_hf(gguf_path: Path, out: Path, source: dict) -> None:
+    """Writes a plain Hugging Face directory (float32 safetensors, tokenizer) for a GGUF model
+    file, dequantized by transformers (through the gguf package), with `source` as
+    steer_source.json (export() records it in steer.json)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    directory, name = str(gguf_path.parent), gguf_path.name
+    quantized = AutoModelForCausalLM.from_pretrained(directory, gguf_file=name,
+                                                     dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(directory, gguf_file=name)
+    # transformers refuses to save a model it loaded through its GGUF quantizer; the weights
+    # are already dequantized float32, so rebuild a plain model of the same config around them.
+    config = quantized.config
+    del config.quantization_config
+    plain = type(quantized)(config)
+    plain.load_state_dict(quantized.state_dict())
+    out.mkdir(parents=True, exist_ok=True)
+    plain.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "steer_source.json").write_text(json.dumps(source, indent=2) + "\n")
+
+
 # ----------------------------------------------------------------------------- random models
 
 
@@ -215,8 +189,7 @@ TINY_CORPUS = [
 def make_random_hf(family: str, out: Path, seed: int) -> None:
     """Writes a tiny random-weight Hugging Face model and a small trained tokenizer to out."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM,
-                              PreTrainedTokenizerFast)
+    from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
@@ -228,23 +201,18 @@ def make_random_hf(family: str, out: Path, seed: int) -> None:
                                         bos_token="<|endoftext|>", pad_token="<|endoftext|>")
     vocab = tok.get_vocab_size()
     torch.manual_seed(seed)
-    if family == "llama":
-        config = LlamaConfig(vocab_size=vocab, hidden_size=64, intermediate_size=128,
-                             num_hidden_layers=3, num_attention_heads=4, num_key_value_heads=2,
-                             max_position_embeddings=256, rope_theta=10000.0,
-                             tie_word_embeddings=False, bos_token_id=0, eos_token_id=0)
-        model = LlamaForCausalLM(config)
-    elif family == "gpt2":
-        config = GPT2Config(vocab_size=vocab, n_embd=32, n_layer=2, n_head=4, n_positions=256,
-                            bos_token_id=0, eos_token_id=0)
-        model = GPT2LMHeadModel(config)
-    else:
-        fail(f"--random takes 'llama' or 'gpt2', got {family!r}")
-    # Random init gives tiny weights; scale up so that layers differ visibly in tests.
+    row = architectures.for_family(family)
+    model = row.tiny(vocab)
+    # Random init gives tiny weights; scale up so that layers differ visibly in tests. The
+    # other families' norm weights and biases are drawn too: a norm that scales by 1 or a bias
+    # of 0 would hide a test that forgets them (Qwen2's q/k/v biases, Gemma 2's post-norms in
+    # orthogonalize).
     with torch.no_grad():
         for name, p in model.named_parameters():
             if p.dim() == 2:
                 p.normal_(0.0, 0.2)
+            elif family not in ("llama", "gpt2"):
+                p.add_(torch.randn_like(p) * 0.3)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
 
@@ -266,15 +234,16 @@ def export(hf_dir: Path, out: Path, source: dict, traced: bool = False) -> None:
     except OSError:
         generation_config = None
     model_type = hf.config.model_type
-    if model_type in LLAMA_TYPES:
-        module, cfg, layout, paths = build_llama(hf)
-        family = "llama"
-    elif model_type == "gpt2":
-        module, cfg, layout, paths = build_gpt2(hf)
-        family = "gpt2"
-    else:
-        fail(f"model_type {model_type!r} is not supported; supported: gpt2, "
-             + ", ".join(sorted(LLAMA_TYPES)))
+    row = architectures.for_model_type(model_type)
+    if row is None:
+        fail(f"model_type {model_type!r} is not supported; supported: "
+             + ", ".join(architectures.supported_model_types()))
+    try:
+        module, cfg = row.build(hf, row)
+    except architectures.Unsupported as e:
+        fail(f"{model_type} model not supported: {e}")
+    family = row.family
+    layout, paths = row.layout(cfg["n_layers"]), row.paths()
     tokenizer_json = hf_dir / "tokenizer.json"
     if not tokenizer_json.is_file():
         fail(f"{tokenizer_json} is missing: steer needs a fast (tokenizers) tokenizer file")
@@ -295,8 +264,7 @@ def export(hf_dir: Path, out: Path, source: dict, traced: bool = False) -> None:
                  "transformers or from the scripted module")
         del methods["forward_cached"]
 
-    tied = module.lm_head.weight is (module.model.embed_tokens.weight if family == "llama"
-                                     else module.transformer.wte.weight)
+    tied = module.lm_head.weight is module.get_submodule(row.embedding).weight
     template = getattr(tokenizer, "chat_template", None)
     steer_json = {
         "format_version": FORMAT_VERSION,
@@ -338,10 +306,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--hf", type=Path, help="Hugging Face model directory")
-    group.add_argument("--random", choices=["llama", "gpt2"], help="tiny random model")
+    group.add_argument("--gguf", type=Path, help="GGUF model file (llama.cpp), dequantized")
+    group.add_argument("--random", choices=[row.family for row in architectures.ARCHITECTURES],
+                       help="tiny random model of a family")
     parser.add_argument("--out", type=Path, required=True, help="model directory to write")
     parser.add_argument("--seed", type=int, default=0, help="seed of --random weights")
-    parser.add_argument("--keep-hf", type=Path, help="with --random: also keep the HF directory here")
+    parser.add_argument("--keep-hf", type=Path,
+                        help="with --random or --gguf: also keep the HF directory here")
     parser.add_argument("--trace", action="store_true",
                         help="torch.jit.trace forward only (no KV cache method) instead of scripting")
     args = parser.parse_args()
@@ -355,10 +326,16 @@ def main() -> None:
         source = json.loads(source_file.read_text()) if source_file.is_file() else {"hf": str(args.hf)}
         export(args.hf, args.out, source, args.trace)
         return
-    hf_dir = args.keep_hf or Path(tempfile.mkdtemp(prefix="steer-random-"))
-    make_random_hf(args.random, hf_dir, args.seed)
-    export(hf_dir, args.out, {"random": args.random, "seed": args.seed, "hf": str(hf_dir)},
-           args.trace)
+    hf_dir = args.keep_hf or Path(tempfile.mkdtemp(prefix="steer-hf-"))
+    if args.gguf is not None:
+        if not args.gguf.is_file():
+            fail(f"{args.gguf} is not a file (expected a GGUF model file)")
+        source = {"gguf_file": args.gguf.name, "gguf_sha256": sha256(args.gguf)}
+        gguf_to_hf(args.gguf, hf_dir, source)
+    else:
+        make_random_hf(args.random, hf_dir, args.seed)
+        source = {"random": args.random, "seed": args.seed}
+    export(hf_dir, args.out, {**source, "hf": str(hf_dir)}, args.trace)
     if args.keep_hf is None:
         shutil.rmtree(hf_dir)
 

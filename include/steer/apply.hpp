@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -14,6 +16,7 @@
 #include <torch/types.h>
 #include <torch/utils.h>
 
+#include "steer/architecture.hpp"
 #include "steer/error.hpp"
 #include "steer/extract.hpp"
 #include "steer/hook_point.hpp"
@@ -230,10 +233,10 @@ class AppliedVector {
       set_vector(one);
       return;
     }
-    const auto unit = detail::checked_vector(call, direction, "direction");
-    STEER_CHECK(unit.size(0) == d_model_, call, ": direction has d_model=", unit.size(0),
-                " but model '", model_, "' has d_model=", d_model_);
-    for (auto& h : ablates_) h->set_directions(unit);
+    const auto unit = detail::unit_direction(call, direction, d_model_, model_);
+    std::vector<torch::Tensor> directions;
+    for (size_t i = 0; i < ablates_.size(); ++i) directions.push_back(per_hook_[i](unit));
+    for (size_t i = 0; i < ablates_.size(); ++i) ablates_[i]->set_directions(directions[i]);
   }
 
  private:
@@ -271,15 +274,22 @@ class AppliedVector {
   std::vector<HookHandle<Add>> adds_;
   std::vector<HookHandle<Ablate>> ablates_;
   std::vector<int64_t> add_layer_, ablate_layer_;  // the vector layer each hook applies
+  // ablate_direction: the direction each hook removes, from the unit direction.
+  std::vector<std::function<torch::Tensor(const torch::Tensor&)>> per_hook_;
 };
 
 namespace detail {
 
-/// Checks that `vector` fits `model` (d_model, number of layers, layers in range) and returns
-/// the site in its origin as a layer site. `what` names the vector in messages.
+/// Checks that `vector` fits `model` (its architecture when the origin names one, e.g. a
+/// control vector's model_hint; d_model, number of layers, layers in range) and returns the
+/// site in its origin as a layer site. `what` names the vector in messages.
 inline Site check_vector_fits(const SteeringVector& vector, const Model& model,
                               const std::string& what) {
   const auto name = model_name(model);
+  const auto& architecture = vector.origin().architecture();
+  STEER_CHECK(architecture.empty() || architecture == model.config().hf_model_type, what,
+              " was written for a '", architecture, "' model but model '", name, "' is a '",
+              model.config().hf_model_type, "' (hint: vector from another model?)");
   STEER_CHECK(vector.d_model() == model.d_model(), what, " has d_model=", vector.d_model(),
               " but model '", name, "' has d_model=", model.d_model(),
               " (hint: vector from another model?)");
@@ -443,14 +453,37 @@ inline torch::Tensor unit_direction(const char* call, const torch::Tensor& direc
   return r / norm;
 }
 
+/// The direction to remove from the output of `writer` (of layer `layer`) so that what reaches
+/// the residual stream has no component along the unit direction r: r itself, or, when a norm
+/// with per-channel scale g sits between the writer and the stream (Gemma 2/3's post-norms),
+/// the unit vector along g * r: x . (g * r) = 0 makes (g * x / rms(x)) . r = 0.
+inline torch::Tensor writer_direction(const char* call, const Model& model, int64_t layer,
+                                      const ResidualWriter& writer, const torch::Tensor& r) {
+  if (writer.scale_norm.empty()) return r;
+  const auto path = model.layer(layer).block + "." + writer.scale_norm;
+  auto norm = model.submodule(path);
+  STEER_CHECK(norm.hasattr("weight") && norm.attr("weight").isTensor(), call, ": norm '", path,
+              "' has no weight tensor (family ", model.config().family, ")");
+  const auto scale = norm.attr("weight").toTensor().detach().to(torch::kCPU, torch::kFloat64) +
+                     writer.scale_offset;
+  const auto scaled = scale * r;
+  const auto length = scaled.norm().item<double>();
+  STEER_CHECK(length > 0, call, ": the scale of norm '", path, "' is zero wherever the "
+              "direction is not, so no output of that layer can carry the direction");
+  return scaled / length;
+}
+
 }  // namespace detail
 
 /// Directional ablation at every layer of `layers` (default: all) and every position, as hooks:
 /// steer::Ablate(direction) at resid_pre, attn_out and mlp_out of each layer (Arditi et al.
 /// 2024). The embedding output (resid_pre.0) and every attention and MLP output lose their
 /// component along the direction, so the residual stream never carries it; the resid_pre
-/// hooks of later layers then remove only rounding error. orthogonalize() makes the same model
-/// in its weights. The hooks stay attached while the handle lives.
+/// hooks of later layers then remove only rounding error. In a family whose attention and MLP
+/// outputs pass a scaling norm before the residual add (Gemma 2 and 3, architecture.hpp),
+/// attn_out and mlp_out lose the direction scaled by that norm's weight instead, which is what
+/// keeps the norm's output free of it. orthogonalize() makes the same model in its weights. The
+/// hooks stay attached while the handle lives.
 /// Example:
 /// ```
 /// auto ablation = steer::ablate_direction(model, refusal);   // 3 * n_layers hooks
@@ -464,17 +497,27 @@ inline AppliedVector ablate_direction(const Model& model, const torch::Tensor& d
   STEER_CHECK(model.hook_table() != nullptr, call, ": model '", detail::model_name(model),
               "' was loaded with ModelOptions().instrument(false), so it has no hook points");
   const auto range = detail::checked_range(call, layers, model);
-  const Ablate action(unit);
   AppliedVector out;
   out.model_ = detail::model_name(model);
   out.d_model_ = model.d_model();
   out.operation_ = Operation::ablate;
+  // The direction each hook removes, from the unit direction r (also for set_direction).
+  std::vector<std::function<torch::Tensor(const torch::Tensor&)>> per_hook;
+  const auto& arch = model.config().architecture();
   for (int64_t layer = range.first; layer <= range.last; ++layer) {
+    per_hook.push_back([](const torch::Tensor& r) { return r; });
+    for (const auto* writer : {&arch.attn_writer, &arch.mlp_writer}) {
+      per_hook.push_back([model, layer, writer = *writer](const torch::Tensor& r) {
+        return detail::writer_direction("ablate_direction", model, layer, writer, r);
+      });
+    }
     for (auto site : {Site::resid_pre, Site::attn_out, Site::mlp_out}) {
-      out.ablates_.push_back(hook(model, HookPoint(site, layer), action, Positions::all()));
+      const auto& of = per_hook[out.ablates_.size()];
+      out.ablates_.push_back(hook(model, HookPoint(site, layer), Ablate(of(unit)), Positions::all()));
       out.ablate_layer_.push_back(-1);
     }
   }
+  out.per_hook_ = std::move(per_hook);
   return out;
 }
 

@@ -349,6 +349,7 @@ inline VectorOrigin extraction_origin(const Model& model, const ExtractOptions& 
   const auto& read = options.read();
   return VectorOrigin()
       .model(model_name(model))
+      .architecture(model.config().hf_model_type)
       .n_layers(model.n_layers())
       .site(site_name(read.site()))
       .positions(read.positions().to_string())

@@ -10,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "steer/architecture.hpp"
 #include "steer/error.hpp"
 #include "steer/model_config.hpp"
 
@@ -132,43 +133,46 @@ inline std::vector<int64_t> parse_layers(const std::string& spec, int64_t n_laye
   return layers;
 }
 
-/// A module naming scheme that steer recognises in models without steer.json.
-struct KnownLayout {
-  const char* family;     ///< "llama", "gpt2", "gpt-neox"
-  const char* blocks;     ///< prefix of the numbered blocks, e.g. "model.layers."
-  const char* attn;       ///< attention submodule of a block
-  const char* mlp;        ///< MLP submodule of a block
-  const char* embedding;  ///< token embedding: weight [vocab, d_model]
-  const char* positions;  ///< learned position embedding (weight [max_positions, d_model]) or ""
-};
-
-/// GPT-2 `transformer.h.N.{attn,mlp}`, Llama / Mistral / Qwen2 `model.layers.N.{self_attn,mlp}`,
-/// GPT-NeoX `gpt_neox.layers.N.{attention,mlp}`.
-inline const std::vector<KnownLayout>& known_layouts() {
-  static const std::vector<KnownLayout> layouts = {
-      {"llama", "model.layers.", "self_attn", "mlp", "model.embed_tokens", ""},
-      {"gpt2", "transformer.h.", "attn", "mlp", "transformer.wte", "transformer.wpe"},
-      {"gpt-neox", "gpt_neox.layers.", "attention", "mlp", "gpt_neox.embed_in", ""},
-  };
-  return layouts;
-}
-
-/// The known layout whose blocks `layers` follow (as found by discover_layers), or nullptr.
-inline const KnownLayout* layout_of(const std::vector<LayerLayout>& layers) {
+/// The discoverable architecture row (architecture.hpp) whose blocks `layers` follow, as found
+/// by discover_layers: of the rows with these block, attention and MLP paths, the one with the
+/// most of its norms (mid_norm, the writers' scale norms) in block 0 (Gemma 2's sandwich norms
+/// over Llama's single post-attention norm). nullptr when none fits.
+inline const Architecture* layout_of(const std::vector<LayerLayout>& layers,
+                                     const std::set<std::string>& paths) {
   if (layers.empty()) return nullptr;
-  for (const auto& known : known_layouts()) {
-    if (layers.front().block.rfind(known.blocks, 0) == 0) return &known;
+  const auto& first = layers.front();
+  const Architecture* best = nullptr;
+  int best_score = -1;
+  for (const auto& a : architectures()) {
+    if (!a.discoverable || first.block.rfind(a.blocks, 0) != 0) continue;
+    if (first.attn != first.block + "." + a.attn || first.mlp != first.block + "." + a.mlp) continue;
+    int score = 0;
+    for (const auto& norm : {a.mid_norm, a.attn_writer.scale_norm, a.mlp_writer.scale_norm}) {
+      score += !norm.empty() && paths.count(first.block + "." + norm) ? 1 : 0;
+    }
+    if (score > best_score) best = &a, best_score = score;
   }
-  return nullptr;
+  return best;
 }
 
 /// The layer layout of a model found from its module paths alone, for modules exported
-/// without steer.json (the layouts of known_layouts()).
+/// without steer.json: the blocks, attention and MLP of a discoverable row of architectures().
 /// Layers must be numbered 0 .. N-1 without gaps. Throws when no family fits.
 /// Example: `auto layers = discover_layers(model.module_paths());`
 inline std::vector<LayerLayout> discover_layers(const std::vector<std::string>& paths) {
   const std::set<std::string> all(paths.begin(), paths.end());
-  for (const auto& f : known_layouts()) {
+  std::string expected;
+  std::set<std::string> tried;
+  for (const auto& f : architectures()) {
+    if (!f.discoverable || !tried.insert(f.blocks + " " + f.attn + " " + f.mlp).second) continue;
+    std::string families;
+    for (const auto& same : architectures()) {
+      if (same.discoverable && same.blocks == f.blocks) {
+        families += (families.empty() ? "" : ", ") + same.family;
+      }
+    }
+    expected += detail::concat(expected.empty() ? "" : ", ", "'", f.blocks, "N' (", families,
+                               ")");
     std::vector<LayerLayout> layers;
     for (int64_t i = 0;; ++i) {
       const auto block = detail::concat(f.blocks, i);
@@ -189,16 +193,8 @@ inline std::vector<LayerLayout> discover_layers(const std::vector<std::string>& 
   }
   throw Error(detail::concat(
       "discover_layers: no known layer layout among ", paths.size(),
-      " module paths; expected blocks 'model.layers.N' (Llama, Mistral, Qwen2), "
-      "'transformer.h.N' (GPT-2) or 'gpt_neox.layers.N' (GPT-NeoX), each with its attention "
-      "and mlp submodules"));
-}
-
-/// The path of the pre-norm in front of the MLP of `block` (its input is resid_mid), or ""
-/// when the block has none that steer knows (Llama `post_attention_layernorm`, GPT-2 `ln_2`).
-inline const std::vector<std::string>& mid_norm_names() {
-  static const std::vector<std::string> names = {"post_attention_layernorm", "ln_2"};
-  return names;
+      " module paths; expected blocks ", expected, ", each with its attention and mlp "
+      "submodules"));
 }
 
 }  // namespace steer

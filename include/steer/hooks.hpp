@@ -656,14 +656,22 @@ inline std::pair<Slot*, int64_t> resolve(const Model& model, const HookPoint& po
       default: break;
     }
     auto* instance = table->find(path);
+    const auto& family = model.config().family;
+    STEER_CHECK(point.site != Site::resid_mid || instance == nullptr ||
+                    !instance->parallel_residual,
+                who, ": hook point '", point.to_string(), "' does not exist in model '", name,
+                "' (family ", family, "): its blocks are parallel-residual (attention and MLP "
+                "both read the block input), so no residual stream lies between them (hint: "
+                "resid_pre.", point.layer, " is what both read)");
     STEER_CHECK(instance != nullptr && instance->has_tap[kind], who, ": hook point '",
                 point.to_string(), "' is not available in model '", name, "': module '", path,
                 "' has no tap there",
                 point.site == Site::resid_mid
-                    ? " (resid_mid needs the block to call a pre-norm named "
-                      "post_attention_layernorm or ln_2 before its MLP)"
-                    : " (its forward returns neither a Tensor nor a tuple whose element 0 is "
-                      "a Tensor)");
+                    ? detail::concat(" (resid_mid needs the block to call its pre-MLP norm '",
+                                     model.config().architecture().mid_norm, "' (family ",
+                                     family, ") on the residual stream)")
+                    : std::string(" (its forward returns neither a Tensor nor a tuple whose "
+                                  "element 0 is a Tensor)"));
     return {&instance->slots[kind], model.d_model()};
   }
   auto* instance = table->find(point.path);

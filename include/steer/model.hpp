@@ -207,11 +207,13 @@ inline ModelConfig discovered_config(const torch::jit::Module& module,
                        " (hint: export the model with tools/export_model.py, which writes "
                        "steer.json with its layout)"));
   }
-  const auto* layout = layout_of(c.layers);
-  c.family = layout != nullptr ? layout->family : "";
+  const std::set<std::string> all(paths.begin(), paths.end());
+  const auto* layout = layout_of(c.layers, all);
+  STEER_CHECK(layout != nullptr, "Model::load: ", module_path, " has blocks '",
+              c.layers.front().block, "' of no discoverable family (", family_names(), ")");
+  c.family = layout->family;
   c.hf_model_type = c.family;
   c.n_layers = static_cast<int64_t>(c.layers.size());
-  const std::set<std::string> all(paths.begin(), paths.end());
   const auto weight_of = [&](const std::string& path) -> torch::Tensor {
     if (!all.count(path)) return {};
     for (const auto& named : module.named_modules()) {
@@ -222,23 +224,20 @@ inline ModelConfig discovered_config(const torch::jit::Module& module,
     }
     return {};
   };
-  std::string names;
-  for (const auto& known : known_layouts()) {
-    names += (names.empty() ? "" : ", ") + std::string(known.embedding);
-    if (!c.embedding_path.empty()) continue;
-    if (auto weight = weight_of(known.embedding); weight.defined()) {
-      c.embedding_path = known.embedding;
-      c.vocab_size = weight.size(0);
-      c.d_model = weight.size(1);
-    }
+  if (auto weight = weight_of(layout->embedding); weight.defined()) {
+    c.embedding_path = layout->embedding;
+    c.vocab_size = weight.size(0);
+    c.d_model = weight.size(1);
   }
   STEER_CHECK(!c.embedding_path.empty(), "Model::load: ", module_path,
-              " has no steer.json and no token embedding with a 2-D weight among ", names,
-              " (needed for d_model and the vocabulary size; hint: export the model with "
-              "tools/export_model.py)");
-  if (layout != nullptr && *layout->positions != '\0') {
+              " has no steer.json and no token embedding '", layout->embedding,
+              "' with a 2-D weight (the ", layout->family, " layout's; needed for d_model and "
+              "the vocabulary size; hint: export the model with tools/export_model.py)");
+  if (!layout->positions.empty()) {
     if (auto weight = weight_of(layout->positions); weight.defined()) c.max_positions = weight.size(0);
   }
+  if (all.count(layout->final_norm)) c.final_norm_path = layout->final_norm;
+  if (all.count(layout->unembedding)) c.unembedding_path = layout->unembedding;
   c.module_file = module_path;
   c.chat_format = "none";
   c.kv_cache = false;
@@ -344,7 +343,9 @@ inline Model Model::load(const std::string& path, const ModelOptions& options) {
   }
 
   // Taps go in before the first forward call: the executor ignores later graph edits.
-  if (options.instrument()) model.hooks_ = detail::instrument(model.module_, c.layers);
+  if (options.instrument()) {
+    model.hooks_ = detail::instrument(model.module_, c.layers, c.architecture().mid_norm);
+  }
 
   const char* expected_module = described
       ? " (expected a module written by tools/export_model.py; see docs/model-directory.md)"

@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "steer/architecture.hpp"
 #include "steer/chat_template.hpp"
 #include "steer/error.hpp"
 
@@ -34,7 +35,7 @@ struct ModelConfig {
   static constexpr int kFormatVersion = 1;
 
   int format_version = 0;
-  std::string family;         ///< "llama" or "gpt2" ("gpt-neox" for a module without steer.json)
+  std::string family;         ///< a row of architectures(): "llama", "qwen2", "gemma2", "gpt2", ...
   std::string hf_model_type;  ///< Hugging Face model_type, e.g. "llama", "qwen2"
   int64_t n_layers = 0;
   int64_t d_model = 0;
@@ -61,6 +62,8 @@ struct ModelConfig {
   /// The id that left padding uses: the pad token's, or 0 when the model has none (padding is
   /// masked out, so any id serves).
   int64_t padding_id() const { return pad.id >= 0 ? pad.id : 0; }
+  /// The family's row of the architecture table (architecture.hpp).
+  const Architecture& architecture() const { return steer::architecture(family, "ModelConfig"); }
 
   /// Parses and validates steer.json. Throws steer::Error naming the file and the field.
   static ModelConfig from_file(const std::string& path);
@@ -113,8 +116,10 @@ inline ModelConfig ModelConfig::from_json(const nlohmann::json& json, const std:
               c.format_version, " but this steer reads version ", kFormatVersion,
               " (hint: re-export the model with this steer's tools/export_model.py)");
   c.family = require_field<std::string>(json, "family", path);
-  STEER_CHECK(c.family == "llama" || c.family == "gpt2", "ModelConfig: ", path, " has family '",
-              c.family, "'; steer knows 'llama' and 'gpt2'");
+  bool known = false;
+  for (const auto& a : architectures()) known = known || a.family == c.family;
+  STEER_CHECK(known, "ModelConfig: ", path, " has family '", c.family, "'; steer knows ",
+              family_names(), " (hint: a model exported by a newer steer?)");
   c.hf_model_type = require_field<std::string>(json, "hf_model_type", path);
   c.n_layers = require_field<int64_t>(json, "n_layers", path);
   c.d_model = require_field<int64_t>(json, "d_model", path);

@@ -17,6 +17,7 @@
 #include <torch/utils.h>
 
 #include "steer/apply.hpp"
+#include "steer/architecture.hpp"
 #include "steer/error.hpp"
 #include "steer/hook_point.hpp"
 #include "steer/hooks.hpp"
@@ -79,8 +80,11 @@ inline bool has_bias(const torch::jit::Module& owner) {
 /// Writes a copy of the model directory `model_dir` to `out_dir` whose weights no longer write
 /// `direction` into the residual stream: every embedding row e <- e - (e.r) r, and every
 /// matrix that writes to the residual W <- W - r r^T W (with its bias), r = direction / |direction|.
-/// Llama family: the token embedding, each attention o_proj and each MLP down_proj; GPT-2: the
-/// token and position embeddings (wte, wpe), each attention and MLP c_proj. A tied unembedding
+/// Which matrices: the family's row of the architecture table (architecture.hpp): the token
+/// embedding, a learned position embedding (GPT-2's wpe), and each attention's and MLP's
+/// output projection (Llama: o_proj, down_proj; GPT-2: c_proj; GPT-NeoX: dense,
+/// dense_4h_to_h); where a scaling norm follows them (Gemma 2, 3) along the direction scaled by
+/// its weight, as ablate_direction does. A tied unembedding
 /// gets its own unedited copy (steer.json then says tied_embeddings: false), so the model
 /// computes exactly what ablate_direction's hooks compute on the original. The edit is recorded
 /// in the new steer.json under "edits" (direction, weights, metadata); tokenizer.json is copied.
@@ -129,24 +133,22 @@ inline Orthogonalization orthogonalize(const std::string& model_dir,
     out.untied_unembedding = true;
   }
 
+  const auto& arch = c.architecture();
   detail::project_out_parameter(call, embedding, c.embedding_path, "weight", /*axis=*/1, r,
                                 out.weights);
-  if (c.family == "gpt2") {
-    const auto parent = c.embedding_path.substr(0, c.embedding_path.rfind('.') + 1);
-    detail::project_out_parameter(call, model.submodule(parent + "wpe"), parent + "wpe",
+  if (!arch.positions.empty()) {
+    detail::project_out_parameter(call, model.submodule(arch.positions), arch.positions,
                                   "weight", /*axis=*/1, r, out.weights);
   }
   for (int64_t i = 0; i < c.n_layers; ++i) {
     const auto& l = c.layers[i];
-    // Llama: nn.Linear, weight [d_model, in]; GPT-2: Conv1D, weight [in, d_model].
-    const bool gpt2 = c.family == "gpt2";
-    for (const auto& path : {l.attn + (gpt2 ? ".c_proj" : ".o_proj"),
-                             l.mlp + (gpt2 ? ".c_proj" : ".down_proj")}) {
+    for (const auto& [owner, writer] : {std::pair{l.attn, arch.attn_writer}, {l.mlp, arch.mlp_writer}}) {
+      const auto path = owner + "." + writer.module;
+      const auto d = detail::writer_direction(call, model, i, writer, r);
       auto linear = model.submodule(path);
-      detail::project_out_parameter(call, linear, path, "weight", /*axis=*/gpt2 ? 1 : 0, r,
-                                    out.weights);
+      detail::project_out_parameter(call, linear, path, "weight", writer.axis, d, out.weights);
       if (detail::has_bias(linear)) {
-        detail::project_out_parameter(call, linear, path, "bias", /*axis=*/0, r, out.weights);
+        detail::project_out_parameter(call, linear, path, "bias", /*axis=*/0, d, out.weights);
       }
     }
   }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "steer/apply.hpp"
+#include "steer/architecture.hpp"
 #include "steer/call_layout.hpp"
 #include "steer/chat_template.hpp"
 #include "steer/eigen_bridge.hpp"

@@ -33,8 +33,12 @@ using StringMap = std::map<std::string, std::string>;
 /// Example: `VectorOrigin().model("smollm2-135m-instruct").n_layers(30).site("resid_post")
 ///               .positions("last").method("mean-diff")`
 struct VectorOrigin {
-  /// The model the vector was read from (a name or the model hint of a control vector).
+  /// The model the vector was read from (a name, e.g. its directory's).
   TORCH_ARG(std::string, model) = "";
+  /// The model's architecture as Hugging Face names it (`model_type`: "llama", "qwen2",
+  /// "gemma2"): what a control vector's `controlvector.model_hint` says, as repeng and
+  /// llama.cpp write it. "" when unknown. `steer generate` refuses a vector of another one.
+  TORCH_ARG(std::string, architecture) = "";
   /// The model's number of layers; 0 when unknown (e.g. a control vector from elsewhere).
   TORCH_ARG(int64_t, n_layers) = 0;
   /// The hook point the activations were read at: "resid_pre", "resid_mid", "resid_post", ...
@@ -296,8 +300,13 @@ inline SteeringVector combine(const SteeringVector& a, const SteeringVector& b, 
   STEER_CHECK(oa.n_layers() == 0 || ob.n_layers() == 0 || oa.n_layers() == ob.n_layers(), call,
               ": the vectors come from models with ", oa.n_layers(), " and ", ob.n_layers(),
               " layers");
+  STEER_CHECK(oa.architecture().empty() || ob.architecture().empty() ||
+                  oa.architecture() == ob.architecture(),
+              call, ": the vectors come from a '", oa.architecture(), "' and a '",
+              ob.architecture(), "' model (hint: vectors from different architectures?)");
   VectorOrigin origin = oa;
   if (origin.model().empty()) origin.model(ob.model());
+  if (origin.architecture().empty()) origin.architecture(ob.architecture());
   if (origin.n_layers() == 0) origin.n_layers(ob.n_layers());
   if (oa.method() != ob.method() || sign < 0) {
     origin.method(steer::detail::concat("(", oa.method(), ") ", op, " (", ob.method(), ")"));

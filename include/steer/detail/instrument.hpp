@@ -71,6 +71,9 @@ struct Slot {
 struct Instance {
   Slot slots[kTapKinds];
   bool has_tap[kTapKinds] = {false, false, false};
+  /// A block whose mid norm reads the block input (attention and MLP in parallel): it has no
+  /// resid_mid.
+  bool parallel_residual = false;
   std::string path;  ///< its module path (the first one, when a module object has several)
 };
 
@@ -287,37 +290,51 @@ inline bool is_forward_name(const std::string& name) {
          name.find_first_not_of("0123456789", 7) == std::string::npos;
 }
 
+/// What tap_forward placed in the forward graph(s) of one module type.
+struct TypeTaps {
+  bool taps[kTapKinds] = {false, false, false};
+  bool parallel_residual = false;  ///< the mid norm reads the block input
+};
+
 /// Puts the taps into one forward graph of a module type: the output tap; for block types the
-/// input tap (resid_pre) and, where the block calls a known MLP pre-norm, a tap on that call's
-/// input (resid_mid). Marks in `taps` the kinds it placed.
-inline void tap_forward(torch::jit::Graph& graph, bool is_block, bool taps[kTapKinds]) {
+/// input tap (resid_pre) and, where the block calls its mid norm (`mid_norm`, the norm in front
+/// of the MLP) on something other than its input, a tap on that call's input (resid_mid).
+inline void tap_forward(torch::jit::Graph& graph, bool is_block, const std::string& mid_norm,
+                        TypeTaps& placed) {
   auto* self = graph.inputs()[0];
   auto* ret = graph.return_node();
   if (ret->inputs().size() == 1 && tap_output(graph, self, ret->input(0))) {
-    taps[kTapOutput] = true;
+    placed.taps[kTapOutput] = true;
   }
   if (!is_block) return;
+  torch::jit::Value* block_input = nullptr;
+  torch::jit::Value* tapped_input = nullptr;
   if (graph.inputs().size() >= 2 &&
       graph.inputs()[1]->type()->isSubtypeOf(*c10::TensorType::get())) {
-    auto* in = graph.inputs()[1];
+    block_input = graph.inputs()[1];
     torch::jit::WithInsertPoint guard(graph.block()->nodes().front());
-    auto* tap = make_tap(graph, self, in, kTapInput);
-    in->replaceAllUsesAfterNodeWith(tap, tap->output());
-    taps[kTapInput] = true;
+    auto* tap = make_tap(graph, self, block_input, kTapInput);
+    block_input->replaceAllUsesAfterNodeWith(tap, tap->output());
+    tapped_input = tap->output();
+    placed.taps[kTapInput] = true;
   }
+  if (mid_norm.empty()) return;
   for (auto* node : graph.nodes()) {
     if (node->kind() != c10::prim::CallMethod || node->inputs().size() < 2) continue;
     auto* owner = node->input(0)->node();
     if (owner->kind() != c10::prim::GetAttr || owner->input(0) != self) continue;
-    const auto name = owner->s(c10::attr::name);
-    bool is_norm = false;
-    for (const auto& n : mid_norm_names()) is_norm = is_norm || n == name;
-    if (!is_norm) continue;
+    if (owner->s(c10::attr::name) != mid_norm) continue;
     auto* mid = node->input(1);
+    // A parallel-residual block (GPT-NeoX, Phi-2) normalises its input for the MLP: the input
+    // is resid_pre, and a resid_mid tap there would be a silent stand-in for it.
+    if (mid == block_input || mid == tapped_input) {
+      placed.parallel_residual = true;
+      break;
+    }
     torch::jit::WithInsertPoint guard(node);
     auto* tap = make_tap(graph, self, mid, kTapMid);
     mid->replaceAllUsesAfterNodeWith(tap, tap->output());
-    taps[kTapMid] = true;
+    placed.taps[kTapMid] = true;
     break;
   }
 }
@@ -357,13 +374,15 @@ class HookTable {
     return all;
   }
 
-  void add(const std::string& path, const c10::ivalue::Object* object, bool taps[kTapKinds]) {
+  void add(const std::string& path, const c10::ivalue::Object* object,
+           const bool taps[kTapKinds], bool parallel_residual) {
     auto& instance = by_object_[object];
     if (!instance) {
       instance = std::make_unique<Instance>();
       instance->path = path;
     }
     for (int k = 0; k < kTapKinds; ++k) instance->has_tap[k] = taps[k];
+    instance->parallel_residual = parallel_residual;
     by_path_[path] = instance.get();
     auto& r = registry();
     std::unique_lock<std::shared_mutex> lock(r.mutex);
@@ -399,16 +418,15 @@ class HookTable {
 /// first call; a traced module gives each instance its own type) and returns the table of its
 /// module objects. Every module whose forward returns a Tensor, or a tuple whose element 0 is a
 /// Tensor, gets an output tap; the block types of `layers` also get an input tap (resid_pre)
-/// and, where the block calls a known MLP pre-norm, a tap on that call's input (resid_mid).
+/// and, where the block calls its mid norm `mid_norm` (architecture.hpp) on the residual
+/// stream after the attention, a tap on that call's input (resid_mid).
 inline std::shared_ptr<HookTable> instrument(torch::jit::Module& module,
-                                             const std::vector<LayerLayout>& layers) {
+                                             const std::vector<LayerLayout>& layers,
+                                             const std::string& mid_norm) {
   register_tap();
   std::set<std::string> block_paths;
   for (const auto& l : layers) block_paths.insert(l.block);
 
-  struct TypeTaps {
-    bool taps[kTapKinds] = {false, false, false};
-  };
   std::map<const c10::ClassType*, TypeTaps> done;
   auto table = std::make_shared<HookTable>();
 
@@ -419,17 +437,17 @@ inline std::shared_ptr<HookTable> instrument(torch::jit::Module& module,
     const bool is_block = block_paths.count(named.name) > 0;
     auto it = done.find(type);
     if (it == done.end()) {
-      TypeTaps taps;
+      TypeTaps placed;
       for (auto& method : sub.get_methods()) {
         if (!is_forward_name(method.name())) continue;
         auto& graph = *torch::jit::toGraphFunction(method.function()).graph();
-        tap_forward(graph, is_block, taps.taps);
+        tap_forward(graph, is_block, mid_norm, placed);
       }
-      it = done.emplace(type, taps).first;
+      it = done.emplace(type, placed).first;
     }
-    TypeTaps taps = it->second;
-    if (!is_block) taps.taps[kTapInput] = taps.taps[kTapMid] = false;
-    table->add(named.name, sub._ivalue().get(), taps.taps);
+    TypeTaps placed = it->second;
+    if (!is_block) placed.taps[kTapInput] = placed.taps[kTapMid] = placed.parallel_residual = false;
+    table->add(named.name, sub._ivalue().get(), placed.taps, placed.parallel_residual);
   }
   return table;
 }

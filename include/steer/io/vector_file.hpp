@@ -35,9 +35,10 @@ struct ControlVectorOptions {
 
 /// Writes `vector` as a GGUF control vector in the format llama.cpp loads
 /// (`--control-vector`) and repeng exports: `general.architecture = "controlvector"`,
-/// `controlvector.model_hint`, `controlvector.layer_count` (the number of directions, as
-/// repeng writes it), one F32 tensor `direction.N` [d_model] per layer N, plus `steer.*` keys
-/// with the origin. direction.N is the resid_post (output) of block N, blocks counted from 0.
+/// `controlvector.model_hint` (the architecture, origin().architecture(), e.g. "llama"),
+/// `controlvector.layer_count` (the number of directions, as repeng writes it), one F32 tensor
+/// `direction.N` [d_model] per layer N, plus `steer.*` keys with the origin (the model's name
+/// in `steer.model`). direction.N is the resid_post (output) of block N, blocks counted from 0.
 /// Example: `steer::io::write_control_vector("happy.gguf", vector);`
 void write_control_vector(const std::string& path, const SteeringVector& vector,
                           const ControlVectorOptions& options = {});
@@ -144,10 +145,13 @@ inline void write_control_vector(const std::string& path, const SteeringVector& 
               "write_control_vector: too many layers for uint32 counts");
   Gguf file;
   file.set("general.architecture", GgufValue::string("controlvector"));
-  file.set("controlvector.model_hint", GgufValue::string(origin.model()));
+  // The hint names the architecture, as repeng (the model's model_type) and llama.cpp do; the
+  // model's own name goes to steer.model.
+  file.set("controlvector.model_hint", GgufValue::string(origin.architecture()));
   file.set("controlvector.layer_count",
            GgufValue::uint32(static_cast<uint32_t>(vector.size())));
   file.set("steer.format_version", GgufValue::uint32(1));
+  file.set("steer.model", GgufValue::string(origin.model()));
   file.set("steer.d_model", GgufValue::uint32(static_cast<uint32_t>(vector.d_model())));
   file.set("steer.n_layers", GgufValue::uint32(static_cast<uint32_t>(origin.n_layers())));
   file.set("steer.site", GgufValue::string(origin.site()));
@@ -195,7 +199,13 @@ inline SteeringVector read_control_vector(const std::string& path) {
   };
 
   VectorOrigin origin;
-  origin.model(string_key("controlvector.model_hint", ""));
+  // controlvector.model_hint is the architecture (repeng, llama.cpp, steer since it writes
+  // steer.model); steer files without steer.model put the model's directory name there.
+  const auto hint = string_key("controlvector.model_hint", "");
+  const bool older_steer = file.find("steer.format_version") != nullptr &&
+                           file.find("steer.model") == nullptr;
+  origin.architecture(older_steer ? "" : hint);
+  origin.model(string_key("steer.model", hint));
   origin.n_layers(int_key("steer.n_layers", 0));
   origin.site(string_key("steer.site", "resid_post"));
   origin.positions(string_key("steer.positions", ""));
@@ -254,6 +264,7 @@ inline void write_vector_safetensors(const std::string& path, const SteeringVect
   file.metadata["steer.format"] = "steering-vector";
   file.metadata["steer.format_version"] = detail::kVectorFormatVersion;
   file.metadata["steer.model"] = origin.model();
+  file.metadata["steer.architecture"] = origin.architecture();
   file.metadata["steer.d_model"] = std::to_string(vector.d_model());
   file.metadata["steer.n_layers"] = std::to_string(origin.n_layers());
   file.metadata["steer.site"] = origin.site();
@@ -289,6 +300,7 @@ inline SteeringVector read_vector_safetensors(const std::string& path) {
   STEER_CHECK(!file.tensors.empty(), call, ": ", path, " has no direction tensors");
   VectorOrigin origin;
   origin.model(get("steer.model", ""));
+  origin.architecture(get("steer.architecture", ""));
   origin.n_layers(meta.count("steer.n_layers")
                       ? detail::metadata_int(meta.at("steer.n_layers"), "steer.n_layers", call, path)
                       : 0);
