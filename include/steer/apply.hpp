@@ -126,6 +126,49 @@ inline std::string layer_list(const std::vector<int64_t>& layers) {
 
 }  // namespace detail
 
+namespace detail {
+
+/// `direction` as a float64 CPU unit vector [d_model], or an error naming `call`.
+inline torch::Tensor unit_direction(const char* call, const torch::Tensor& direction,
+                                    int64_t d_model, const std::string& model) {
+  STEER_CHECK(direction.defined() && direction.dim() == 1, call,
+              ": direction must be 1-D [d_model], got ",
+              direction.defined() ? direction.sizes() : c10::IntArrayRef{});
+  STEER_CHECK(direction.size(0) == d_model, call, ": direction has d_model=", direction.size(0),
+              " but model '", model, "' has ", d_model, " (hint: direction from another model?)");
+  STEER_CHECK(direction.is_floating_point(), call, ": direction must be floating point, got ",
+              direction.scalar_type());
+  const auto r = direction.detach().to(torch::kCPU, torch::kFloat64);
+  STEER_CHECK(torch::isfinite(r).all().item<bool>(), call,
+              ": direction has NaN or infinite entries");
+  const auto norm = r.norm().item<double>();
+  STEER_CHECK(norm > 0, call, ": direction is zero; there is nothing to project out "
+              "(hint: a mean difference of two identical prompt sets?)");
+  return r / norm;
+}
+
+/// The direction to remove from the output of `writer` (of layer `layer`) so that what reaches
+/// the residual stream has no component along the unit direction r: r itself, or, when a norm
+/// with per-channel scale g sits between the writer and the stream (Gemma 2/3's post-norms),
+/// the unit vector along g * r: x . (g * r) = 0 makes (g * x / rms(x)) . r = 0.
+inline torch::Tensor writer_direction(const char* call, const Model& model, int64_t layer,
+                                      const ResidualWriter& writer, const torch::Tensor& r) {
+  if (writer.scale_norm.empty()) return r;
+  const auto path = model.layer(layer).block + "." + writer.scale_norm;
+  auto norm = model.submodule(path);
+  STEER_CHECK(norm.hasattr("weight") && norm.attr("weight").isTensor(), call, ": norm '", path,
+              "' has no weight tensor (family ", model.config().family, ")");
+  const auto scale = norm.attr("weight").toTensor().detach().to(torch::kCPU, torch::kFloat64) +
+                     writer.scale_offset;
+  const auto scaled = scale * r;
+  const auto length = scaled.norm().item<double>();
+  STEER_CHECK(length > 0, call, ": the scale of norm '", path, "' is zero wherever the "
+              "direction is not, so no output of that layer can carry the direction");
+  return scaled / length;
+}
+
+}  // namespace detail
+
 class AppliedVector;
 AppliedVector apply(const Model& model, const SteeringVector& vector,
                     const ApplyOptions& options = {});
@@ -432,48 +475,6 @@ inline AppliedVector apply(const Model& model, const SteeringVector& vector,
   return out;
 }
 
-namespace detail {
-
-/// `direction` as a float64 CPU unit vector [d_model], or an error naming `call`.
-inline torch::Tensor unit_direction(const char* call, const torch::Tensor& direction,
-                                    int64_t d_model, const std::string& model) {
-  STEER_CHECK(direction.defined() && direction.dim() == 1, call,
-              ": direction must be 1-D [d_model], got ",
-              direction.defined() ? direction.sizes() : c10::IntArrayRef{});
-  STEER_CHECK(direction.size(0) == d_model, call, ": direction has d_model=", direction.size(0),
-              " but model '", model, "' has ", d_model, " (hint: direction from another model?)");
-  STEER_CHECK(direction.is_floating_point(), call, ": direction must be floating point, got ",
-              direction.scalar_type());
-  const auto r = direction.detach().to(torch::kCPU, torch::kFloat64);
-  STEER_CHECK(torch::isfinite(r).all().item<bool>(), call,
-              ": direction has NaN or infinite entries");
-  const auto norm = r.norm().item<double>();
-  STEER_CHECK(norm > 0, call, ": direction is zero; there is nothing to project out "
-              "(hint: a mean difference of two identical prompt sets?)");
-  return r / norm;
-}
-
-/// The direction to remove from the output of `writer` (of layer `layer`) so that what reaches
-/// the residual stream has no component along the unit direction r: r itself, or, when a norm
-/// with per-channel scale g sits between the writer and the stream (Gemma 2/3's post-norms),
-/// the unit vector along g * r: x . (g * r) = 0 makes (g * x / rms(x)) . r = 0.
-inline torch::Tensor writer_direction(const char* call, const Model& model, int64_t layer,
-                                      const ResidualWriter& writer, const torch::Tensor& r) {
-  if (writer.scale_norm.empty()) return r;
-  const auto path = model.layer(layer).block + "." + writer.scale_norm;
-  auto norm = model.submodule(path);
-  STEER_CHECK(norm.hasattr("weight") && norm.attr("weight").isTensor(), call, ": norm '", path,
-              "' has no weight tensor (family ", model.config().family, ")");
-  const auto scale = norm.attr("weight").toTensor().detach().to(torch::kCPU, torch::kFloat64) +
-                     writer.scale_offset;
-  const auto scaled = scale * r;
-  const auto length = scaled.norm().item<double>();
-  STEER_CHECK(length > 0, call, ": the scale of norm '", path, "' is zero wherever the "
-              "direction is not, so no output of that layer can carry the direction");
-  return scaled / length;
-}
-
-}  // namespace detail
 
 /// Directional ablation at every layer of `layers` (default: all) and every position, as hooks:
 /// steer::Ablate(direction) at resid_pre, attn_out and mlp_out of each layer (Arditi et al.
