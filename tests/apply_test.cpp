@@ -278,6 +278,10 @@ TEST(AblateDirection, EveryLayerOfARangeAtThreeSites) {
                      "ablate_direction: the vector has no direction for layer 1 (it has layers 0, 2)");
   EXPECT_STEER_ERROR(steer::ablate_direction(model, r, LayerRange{2, 1}),
                      "ablate_direction: layer range 2 .. 1 is not within 0 .. 2");
+  SteeringVector deeper(model.d_model(), VectorOrigin().n_layers(30));
+  deeper.set(0, r);
+  EXPECT_STEER_ERROR(steer::ablate_direction(model, deeper, 0),
+                     "ablate_direction: the vector was made for a model with 30 layers");
   EXPECT_EQ(steer::ablate_direction(model, r).size(), 3u * model.n_layers());
 }
 

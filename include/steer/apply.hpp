@@ -534,9 +534,7 @@ inline AppliedVector ablate_direction(const Model& model, const SteeringVector& 
   const int64_t source = layer ? *layer : vector.layers().front();
   STEER_CHECK(vector.has(source), call, ": the vector has no direction for layer ", source,
               " (it has ", detail::layer_list(vector.layers()), ")");
-  STEER_CHECK(vector.d_model() == model.d_model(), call, ": the vector has d_model=",
-              vector.d_model(), " but model '", detail::model_name(model), "' has d_model=",
-              model.d_model(), " (hint: vector from another model?)");
+  detail::check_vector_fits(vector, model, "ablate_direction: the vector");
   return ablate_direction(model, vector.at(source), layers);
 }
 
